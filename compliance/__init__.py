@@ -1,0 +1,46 @@
+"""compliance: export-control determinations for AI compute hardware, explained.
+
+The public surface::
+
+    from compliance import Engine, Transaction
+    engine = Engine.load("us-ear", overlays=["remote-access-security-act"])
+    determination = engine.evaluate(Transaction.model_validate(data))
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from compliance.errors import ComplianceError, EngineError, InputError, RulesetError  # noqa: E402
+from compliance.model import (  # noqa: E402
+    Determination,
+    Finding,
+    Item,
+    Outcome,
+    Party,
+    ReviewPolicy,
+    Role,
+    Transaction,
+)
+from compliance.rulesets.loader import Ruleset, load_ruleset  # noqa: E402
+
+from compliance.engine import Engine  # noqa: E402  (after the model: the engine imports it)
+
+__all__ = [
+    "ComplianceError",
+    "Determination",
+    "Engine",
+    "EngineError",
+    "Finding",
+    "InputError",
+    "Item",
+    "Outcome",
+    "Party",
+    "ReviewPolicy",
+    "Role",
+    "Ruleset",
+    "RulesetError",
+    "Transaction",
+    "__version__",
+    "load_ruleset",
+]

@@ -1,0 +1,47 @@
+"""Dated country-group membership (Supp. No. 1 to Part 740 and the project's own groups).
+
+Groups are tables of member rows, each with the dates it holds and its source; a country's groups on a
+day are the rows in force that day. The answer carries the row, so a finding can cite why a country was
+in a group and whether that membership is confirmed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from functools import lru_cache
+
+from compliance.model import Provenance
+from compliance.rulesets.schema import GroupMember, GroupSpec
+
+
+class CountryGroups:
+    """Resolve the groups a country belongs to on a date."""
+
+    def __init__(self, groups: Mapping[str, GroupSpec]) -> None:
+        self._groups = dict(groups)
+        index: dict[str, list[tuple[str, GroupMember]]] = {}
+        for name, spec in groups.items():
+            for member in spec.members:
+                index.setdefault(member.country, []).append((name, member))
+        self._index = index
+        self.groups_of = lru_cache(maxsize=4096)(self._groups_of)
+
+    def _groups_of(self, country: str, day: dt.date) -> Mapping[str, GroupMember]:
+        out: dict[str, GroupMember] = {}
+        for name, member in self._index.get(country, ()):
+            if member.in_force(day):
+                out[name] = member
+        return out
+
+    def provenance(self, group: str, member: GroupMember) -> Provenance:
+        spec = self._groups[group]
+        since = f" from {member.start}" if member.start else ""
+        until = f" to {member.end}" if member.end else ""
+        note = f" ({member.note})" if member.note else ""
+        return Provenance(
+            source="table",
+            detail=f"{member.country} is in {group}{since}{until}{note}",
+            reference="; ".join(p for p in (member.source, spec.citation) if p),
+            confidence=member.confidence,
+        )

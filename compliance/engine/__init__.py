@@ -1,0 +1,264 @@
+"""The engine: load a ruleset once, evaluate many transactions, fail closed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import threading
+import uuid
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from compliance import __version__
+from compliance.countries import CountryGroups
+from compliance.engine.backends import Activation, Backend, DurableBackend, ReferenceBackend
+from compliance.engine.decide import decide
+from compliance.engine.enrich import Enricher, Evidence, Ledger, OwnershipResolver, fact_index
+from compliance.errors import ComplianceError, EngineError
+from compliance.evidence import ItemClassifier, PartyScreener
+from compliance.model import (
+    Determination,
+    EngineRef,
+    Finding,
+    ListRef,
+    Outcome,
+    RulesetRef,
+    Transaction,
+)
+from compliance.rulesets.loader import Ruleset, load_ruleset
+
+BackendName = Literal["durable", "python"]
+
+__all__ = ["Engine", "Ledger", "input_sha256"]
+
+
+def input_sha256(txn: Transaction) -> str:
+    return hashlib.sha256(txn.model_dump_json().encode("utf-8")).hexdigest()
+
+
+def _durable_available() -> bool:
+    try:
+        import durable_rules_engine  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """Everything an evaluation needs, swapped as one reference by `Engine.reload`."""
+
+    ruleset: Ruleset
+    backend: Backend
+    enricher: Enricher
+    ruleset_ref: RulesetRef
+
+
+class Engine:
+    """Evaluate transactions against a ruleset (and overlays).
+
+    Thread-safe: evaluations may run concurrently from many threads (the durable backend serialises on a
+    lock per compiled ruleset, as the C core is not thread-safe); `reload()` swaps in a new ruleset
+    atomically. For throughput use processes: each builds its own Engine (handles are process-local).
+    """
+
+    def __init__(
+        self,
+        ruleset: Ruleset,
+        *,
+        backend: BackendName = "durable",
+        screener: PartyScreener | None = None,
+        classifier: ItemClassifier | None = None,
+        ownership: OwnershipResolver | None = None,
+    ) -> None:
+        if backend == "durable" and not _durable_available():
+            warnings.warn(
+                "durable_rules could not be imported on this Python; using the pure-Python reference backend",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            backend = "python"
+        self._backend_name: BackendName = backend
+        self._classifier = classifier if classifier is not None else _default_classifier()
+        self._screener = screener
+        self._ownership = ownership
+        self._swap_lock = threading.Lock()
+        self._loaded = self._build(ruleset)
+
+    # -- construction ----------------------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        ruleset: str | Path = "us-ear",
+        overlays: Sequence[str | Path] = (),
+        *,
+        backend: BackendName = "durable",
+        screener: PartyScreener | None | Literal["default"] = "default",
+        classifier: ItemClassifier | None = None,
+    ) -> Engine:
+        """Load a ruleset by name or path with overlays; screen against the embedded list by default."""
+        loaded = load_ruleset(ruleset, overlays)
+        ownership: OwnershipResolver | None = None
+        if screener == "default":
+            screener, ownership = _default_screening()
+        elif screener is not None:
+            ownership = _default_ownership()
+        return cls(loaded, backend=backend, screener=screener, classifier=classifier, ownership=ownership)
+
+    def _build(self, ruleset: Ruleset) -> _Loaded:
+        backend: Backend
+        if self._backend_name == "durable":
+            backend = DurableBackend(ruleset.rules, f"{ruleset.id}-{ruleset.sha256[:12]}")
+        else:
+            backend = ReferenceBackend(ruleset.rules)
+        enricher = Enricher(ruleset, CountryGroups(ruleset.groups), self._classifier, self._screener, self._ownership)
+        ref = RulesetRef(
+            id=ruleset.id,
+            version=ruleset.version,
+            sha256=ruleset.sha256,
+            overlays=[f"{o.id}@{o.version}" for o in ruleset.overlays],
+        )
+        return _Loaded(ruleset, backend, enricher, ref)
+
+    def reload(self, ruleset: Ruleset | str | Path | None = None, overlays: Sequence[str | Path] = ()) -> None:
+        """Swap in a new ruleset atomically; evaluations in flight finish on the old one."""
+        if ruleset is None:
+            current = self._loaded.ruleset
+            ruleset = load_ruleset(current.files[0], [o.path for o in current.overlays])
+        elif not isinstance(ruleset, Ruleset):
+            ruleset = load_ruleset(ruleset, overlays)
+        loaded = self._build(ruleset)
+        with self._swap_lock:
+            self._loaded = loaded
+
+    # -- properties ------------------------------------------------------------------------------
+
+    @property
+    def ruleset(self) -> Ruleset:
+        return self._loaded.ruleset
+
+    @property
+    def backend(self) -> BackendName:
+        return self._backend_name
+
+    @property
+    def engine_ref(self) -> EngineRef:
+        return EngineRef(version=__version__, backend=self._backend_name)
+
+    def list_refs(self) -> list[ListRef]:
+        return list(self._screener.list_refs()) if self._screener is not None else []
+
+    # -- evaluation ------------------------------------------------------------------------------
+
+    def evaluate(
+        self,
+        txn: Transaction | Mapping[str, Any],
+        as_of: dt.date | None = None,
+        *,
+        ledger: Ledger | None = None,
+    ) -> Determination:
+        """Evaluate one transaction. Never raises for bad data: failures give outcome ``error``."""
+        loaded = self._loaded
+        if not isinstance(txn, Transaction):
+            try:
+                txn = Transaction.model_validate(txn)
+            except ValidationError as exc:
+                return self._error(loaded, _raw_id(txn), as_of, "", f"invalid transaction: {_first_error(exc)}")
+        day = as_of or txn.date
+        digest = input_sha256(txn)
+        try:
+            evidence = loaded.enricher.enrich(txn, day, ledger)
+            facts = fact_index(evidence.facts)
+            activations = loaded.backend.fire(evidence.facts)
+            decision = decide(loaded.ruleset, activations, facts, day)
+        except ComplianceError as exc:
+            return self._error(loaded, txn.id, day, digest, str(exc))
+        except Exception as exc:  # fail closed on anything unexpected, naming it
+            return self._error(loaded, txn.id, day, digest, f"{type(exc).__name__}: {exc}")
+        outcome = max((f.outcome for f in decision.findings), key=lambda o: o.severity, default=Outcome.clear)
+        return Determination(
+            transaction_id=txn.id,
+            outcome=outcome,
+            findings=decision.findings,
+            suppressed=decision.suppressed,
+            accepted_matches=[_accepted_note(h) for h in evidence.suppressed_hits],
+            as_of=day,
+            ruleset=loaded.ruleset_ref,
+            lists=evidence.lists,
+            engine=self.engine_ref,
+            input_sha256=digest,
+            decision_id=str(uuid.uuid4()),
+            timestamp=dt.datetime.now(dt.UTC),
+        )
+
+    def fire(self, txn: Transaction, as_of: dt.date | None = None) -> tuple[Evidence, list[Activation]]:
+        """Enrich and fire without deciding: for explanations and differential tests."""
+        loaded = self._loaded
+        evidence = loaded.enricher.enrich(txn, as_of or txn.date)
+        return evidence, loaded.backend.fire(evidence.facts)
+
+    def _error(self, loaded: _Loaded, txn_id: str, as_of: dt.date | None, digest: str, reason: str) -> Determination:
+        return Determination(
+            transaction_id=txn_id,
+            outcome=Outcome.error,
+            findings=[],
+            as_of=as_of or dt.date.today(),
+            ruleset=loaded.ruleset_ref,
+            lists=self.list_refs(),
+            engine=self.engine_ref,
+            input_sha256=digest,
+            decision_id=str(uuid.uuid4()),
+            timestamp=dt.datetime.now(dt.UTC),
+            error=reason,
+        )
+
+
+def _accepted_note(hit: Any) -> str:
+    return (f"{hit.party_id} ~ {hit.entry.list_id}:{hit.entry.entry_id} ({hit.entry.name}, score {hit.score:.3f}) "
+            f"suppressed by accepted match {hit.suppressed_by}")
+
+
+def _raw_id(raw: Any) -> str:
+    if isinstance(raw, Mapping):
+        value = raw.get("id")
+        if isinstance(value, str) and value:
+            return value[:200]
+    return "(unknown)"
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    return f"{loc}: {err['msg']}" if loc else str(err["msg"])
+
+
+def _default_classifier() -> ItemClassifier:
+    from compliance.classify import ChipClassifier
+
+    return ChipClassifier.default()
+
+
+def _default_screening() -> tuple[PartyScreener, OwnershipResolver]:
+    from compliance.screening import Screener
+
+    return Screener.default(), _default_ownership()
+
+
+def _default_ownership() -> OwnershipResolver:
+    from compliance.screening.ownership import resolve_listed_ownership
+
+    return resolve_listed_ownership
+
+
+def dumps(determination: Determination) -> str:
+    return json.dumps(determination.model_dump(mode="json"), sort_keys=True)
+
+
+__all__ += ["Finding", "EngineError"]

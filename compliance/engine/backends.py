@@ -1,0 +1,274 @@
+"""Inference backends: the durable_rules adapter and the pure-Python reference.
+
+Both take the same typed facts and return the same activations: (rule id, alias → fact key) for every
+combination of facts that satisfies a rule's patterns. Effective dates, overrides and exceptions are
+applied afterwards, in Python, identically for both (``compliance.engine.decide``).
+
+The durable adapter follows ../shared/docs/durable-rules-notes.md §10 to the letter; the comments name
+the finding each precaution answers. This module is the only one that imports ``durable_rules_engine``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from compliance.conditions import (
+    DURABLE_FIELD_NAMES,
+    Compare,
+    Pattern,
+    Ref,
+    compile_pattern,
+    count_alpha_tests,
+    eval_test,
+)
+from compliance.errors import EngineError, RulesetError
+from compliance.facts import Fact, FieldValue
+from compliance.rulesets.loader import Rule
+
+SENTINEL_RULE = "__end_sentinel__"
+BEGIN_TYPE = "$begin"
+END_TYPE = "$end"
+MAX_TESTS_PER_TYPE = 48
+"""Shard a compiled ruleset so no fact type has more distinct alpha tests than this (limit 64, finding 3)."""
+MAX_PROPERTIES = 240
+"""durable_rules caps a message at 255 flattened properties (error 302), sid/id/t included."""
+_RULE_NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+@dataclass(frozen=True, order=True)
+class Activation:
+    rule_id: str
+    bindings: tuple[tuple[str, str], ...]
+    """(alias, fact key) pairs, sorted by alias."""
+
+
+class Backend(Protocol):
+    name: str
+
+    def fire(self, facts: Sequence[Fact]) -> list[Activation]: ...
+
+
+# ------------------------------------------------------------------------------------------------
+# Reference backend
+
+
+class ReferenceBackend:
+    """Evaluates the condition language directly in Python; the oracle for differential tests."""
+
+    name = "python"
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self._rules = tuple(rules)
+
+    def fire(self, facts: Sequence[Fact]) -> list[Activation]:
+        by_type: dict[str, list[Fact]] = {}
+        for fact in facts:
+            by_type.setdefault(fact.type, []).append(fact)
+        out: list[Activation] = []
+        for rule in self._rules:
+            for combo in _joins(rule.condition.patterns, by_type, {}, {}):
+                out.append(Activation(rule.id, tuple(sorted(combo.items()))))
+        return sorted(set(out))
+
+
+def _joins(
+    patterns: Sequence[Pattern],
+    by_type: Mapping[str, Sequence[Fact]],
+    bound: dict[str, Mapping[str, FieldValue]],
+    keys: dict[str, str],
+) -> Iterator[dict[str, str]]:
+    if not patterns:
+        yield dict(keys)
+        return
+    head, rest = patterns[0], patterns[1:]
+    for fact in by_type.get(head.fact_type, ()):
+        if eval_test(head.test, fact.fields, bound):
+            bound[head.alias] = fact.fields
+            keys[head.alias] = fact.key
+            yield from _joins(rest, by_type, bound, keys)
+            del bound[head.alias]
+            del keys[head.alias]
+
+
+# ------------------------------------------------------------------------------------------------
+# durable_rules backend
+
+
+def compile_rules(rules: Sequence[Rule]) -> list[dict[str, Any]]:
+    """durable_rules JSON rulesets (shards), each with the end-sentinel rule."""
+    for rule in rules:
+        if not _RULE_NAME.match(rule.id):
+            raise RulesetError(f"rule id {rule.id!r} cannot be used as a durable_rules name")
+        _lint(rule)
+    shards: list[dict[str, Any]] = []
+    load: list[dict[str, int]] = []
+    for rule in rules:
+        need: dict[str, int] = {}
+        for p in rule.condition.patterns:
+            need[p.fact_type] = need.get(p.fact_type, 0) + count_alpha_tests(p)
+        if any(n > MAX_TESTS_PER_TYPE for n in need.values()):
+            raise RulesetError(
+                f"rule {rule.id} has more than {MAX_TESTS_PER_TYPE} tests on one fact type; split it "
+                "(durable_rules fails with error 303 past 64)", rule.origin.rpartition(":")[0],
+                int(rule.origin.rpartition(":")[2]))
+        target = next(
+            (i for i, used in enumerate(load)
+             if all(used.get(t, 0) + n <= MAX_TESTS_PER_TYPE for t, n in need.items())),
+            None,
+        )
+        if target is None:
+            shards.append({SENTINEL_RULE: {"all": [{"s": {"t": END_TYPE}}]}})
+            load.append({})
+            target = len(shards) - 1
+        body = {"all": [compile_pattern(p) for p in rule.condition.patterns]}
+        shards[target][rule.id] = body
+        for t, n in need.items():
+            load[target][t] = load[target].get(t, 0) + n
+    if not shards:
+        shards.append({SENTINEL_RULE: {"all": [{"s": {"t": END_TYPE}}]}})
+    return shards
+
+
+def _lint(rule: Rule) -> None:
+    """Reject patterns that durable_rules is known to mishandle."""
+    for p in rule.condition.patterns:
+        if p.alias in ("s", "t", "sid", "id"):
+            raise RulesetError(f"rule {rule.id}: alias {p.alias!r} is reserved")
+        _no_nonequality_refs(p.test, rule)
+
+
+def _no_nonequality_refs(test: Any, rule: Rule) -> None:
+    if isinstance(test, Compare) and isinstance(test.value, Ref) and test.op != "eq":
+        raise RulesetError(f"rule {rule.id}: non-equality reference {test.value} crashes durable_rules (finding 2)")
+    for child in getattr(test, "tests", ()):
+        _no_nonequality_refs(child, rule)
+    inner = getattr(test, "test", None)
+    if inner is not None:
+        _no_nonequality_refs(inner, rule)
+
+
+_EXPONENT = re.compile(r"[eE]")
+
+
+def _number(value: float) -> str:
+    """A JSON number the C parser accepts: it rejects exponents without a '.' (finding 4, error 204)."""
+    text = repr(value)
+    if _EXPONENT.search(text):
+        text = format(value, ".20f").rstrip("0")
+        if text.endswith("."):
+            text += "0"
+    return text
+
+
+def encode_facts(facts: Sequence[Fact], sid: str) -> str:
+    """[begin marker, facts..., end sentinel] as one JSON array; floats normalised."""
+    parts = [json.dumps({"t": BEGIN_TYPE, "id": "$begin", "sid": sid})]
+    for fact in facts:
+        if len(fact.fields) + 3 > MAX_PROPERTIES:
+            raise EngineError(f"fact {fact.key} has {len(fact.fields)} fields; durable_rules allows 255")
+        body: dict[str, Any] = {"t": fact.type, "id": fact.key, "sid": sid}
+        floats: dict[str, str] = {}
+        for name, value in fact.fields.items():
+            key = DURABLE_FIELD_NAMES.get(name, name)
+            if isinstance(value, float):
+                text = _number(value)
+                if text != repr(value):
+                    placeholder = f"\x00F{len(floats)}\x00"
+                    floats[placeholder] = text
+                    body[key] = placeholder
+                    continue
+            body[key] = value
+        encoded = json.dumps(body, ensure_ascii=False)
+        for placeholder, text in floats.items():
+            encoded = encoded.replace(json.dumps(placeholder), text)
+        parts.append(encoded)
+    parts.append(json.dumps({"t": END_TYPE, "id": "$end", "sid": sid}))
+    return "[" + ",".join(parts) + "]"
+
+
+class DurableBackend:
+    """durable_rules through its raw C API, hardened per the measured notes."""
+
+    name = "durable"
+    _sids = itertools.count(1)
+
+    def __init__(self, rules: Sequence[Rule], name: str) -> None:
+        import durable_rules_engine
+
+        self._dre = durable_rules_engine
+        self._name = name
+        self._shards = compile_rules(rules)
+        self._payloads = [json.dumps(shard) for shard in self._shards]
+        self._lock = threading.Lock()
+        self._handles: list[int] = []
+        self._generation = 0
+        self._build()
+
+    def _build(self) -> None:
+        self._generation += 1
+        handles = []
+        for i, payload in enumerate(self._payloads):
+            # Names are not namespaced in the C core; a generation suffix keeps rebuilt handles apart.
+            handles.append(self._dre.create_ruleset(f"{self._name}.{i}.g{self._generation}", payload))
+        self._handles = handles
+
+    @property
+    def shard_count(self) -> int:
+        return len(self._shards)
+
+    def fire(self, facts: Sequence[Fact]) -> list[Activation]:
+        with self._lock:  # assert → drain → delete must be atomic per ruleset (notes §10.7)
+            out: list[Activation] = []
+            for handle in self._handles:
+                out.extend(self._fire_one(handle, facts))
+            return sorted(set(out))
+
+    def _fire_one(self, handle: int, facts: Sequence[Fact]) -> list[Activation]:
+        sid = f"s{next(self._sids)}"  # fresh sid per evaluation; sessions are deleted (1024-sid cap)
+        payload = encode_facts(facts, sid)
+        started = False
+        try:
+            code, state = self._dre.assert_facts(handle, payload)
+            if code == 2:
+                raise EngineError("durable_rules rejected a duplicate fact id (code 2)")
+            seen_end = False
+            out: list[Activation] = []
+            result = self._dre.start_action_for_state(handle, state)
+            message = result[1] if result else None
+            while message:
+                started = True
+                activation = json.loads(message)
+                for rule_id, matched in activation.items():
+                    if rule_id == SENTINEL_RULE:
+                        seen_end = True
+                        continue
+                    bindings = tuple(sorted((alias, fact["id"]) for alias, fact in matched.items()))
+                    out.append(Activation(rule_id, bindings))
+                message = self._dre.complete_and_start_action(handle, state)
+            if not seen_end:
+                # The batch was truncated (finding 4): some facts were silently dropped.
+                raise EngineError("durable_rules dropped part of the fact batch (end sentinel not seen)")
+            return out
+        except EngineError:
+            self._poisoned()
+            raise
+        except Exception as exc:  # any engine error poisons the handle (findings 3, 4)
+            self._poisoned()
+            raise EngineError(f"durable_rules failed: {exc}") from exc
+        finally:
+            if started:
+                # Only after an action started: deleting an untouched session segfaults (finding 1).
+                try:
+                    self._dre.delete_state(handle, sid)
+                except Exception:  # noqa: S110 - the handle is rebuilt anyway
+                    self._poisoned()
+
+    def _poisoned(self) -> None:
+        """Never touch a handle (or its sid) after an engine error: build fresh handles."""
+        self._build()

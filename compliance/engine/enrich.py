@@ -1,0 +1,486 @@
+"""Enrichment: a validated Transaction becomes typed facts with provenance.
+
+Evidence (classifications, screening hits, ownership aggregates, dated country groups) is gathered here;
+no outcome is decided here. Provenance is kept as cheap tuples and turned into pydantic objects only for
+the facts a finding actually binds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from compliance.countries import CountryGroups
+from compliance.evidence import Classification, ItemClassifier, ListedOwnership, PartyScreener, ScreeningHit
+from compliance.facts import Fact, clean_fields
+from compliance.model import RECEIVING_ROLES, ListRef, Party, Provenance, ReviewPolicy, Role, Transaction
+from compliance.rulesets.loader import Ruleset
+
+ADVANCED_ECCNS = frozenset({"3A090.a", "3A090.b", "4A090.a", "4A090.b"})
+LISTS_FOR_AFFILIATES = frozenset({"entity_list", "meu", "sdn"})
+MILITARY_END_USES = frozenset({"military", "military_intelligence", "intelligence", "wmd"})
+
+ProvNote = Provenance | tuple[str, str, str | None, str]
+"""A provenance entry: a Provenance, or a cheap (source, detail, reference, confidence) tuple."""
+
+
+def to_provenance(note: ProvNote) -> Provenance:
+    if isinstance(note, Provenance):
+        return note
+    source, detail, reference, confidence = note
+    return Provenance(source=source, detail=detail, reference=reference, confidence=confidence)  # type: ignore[arg-type]
+
+
+class Ledger(Protocol):
+    """Cumulative quantities carried across transactions (AI Diffusion LPP and country caps)."""
+
+    def prior_consignee_tpp(self, consignee: str, year: int) -> float: ...
+
+    def prior_country_tpp(self, country: str, year: int) -> float: ...
+
+
+OwnershipResolver = Callable[[Transaction, Mapping[str, ReviewPolicy | None]], Mapping[str, ListedOwnership]]
+
+
+@dataclass
+class Evidence:
+    """What enrichment produced besides facts: kept for the determination's rationale."""
+
+    facts: list[Fact] = field(default_factory=list)
+    hits: list[ScreeningHit] = field(default_factory=list)
+    suppressed_hits: list[ScreeningHit] = field(default_factory=list)
+    classifications: dict[str, Classification] = field(default_factory=dict)
+    ownership: dict[str, ListedOwnership] = field(default_factory=dict)
+    lists: list[ListRef] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Enricher:
+    ruleset: Ruleset
+    groups: CountryGroups
+    classifier: ItemClassifier
+    screener: PartyScreener | None
+    resolve_ownership: OwnershipResolver | None
+
+    # -- country groups ------------------------------------------------------------------------
+
+    def _groups(self, country: str | None, day: dt.date) -> tuple[list[str], dict[str, ProvNote]]:
+        if country is None:
+            return [], {}
+        members = self.groups.groups_of(country, day)
+        return sorted(members), {g: self.groups.provenance(g, m) for g, m in members.items()}
+
+    # -- main entry ----------------------------------------------------------------------------
+
+    def enrich(self, txn: Transaction, as_of: dt.date, ledger: Ledger | None = None) -> Evidence:
+        ev = Evidence()
+        parties = {p.id: p for p in txn.parties}
+        ev.classifications = {item.id: self.classifier.classify(item) for item in txn.items}
+        if self.screener is not None:
+            ev.lists = list(self.screener.list_refs())
+            self._screen(txn, as_of, ev)
+        ev.facts.append(self._transaction_fact(txn, as_of, ev))
+        for party in txn.parties:
+            ev.facts.append(self._party_fact(party, parties, txn, as_of))
+        ev.facts.extend(self._item_facts(txn, as_of, ev, ledger))
+        for i, grant in enumerate(txn.remote_access):
+            ev.facts.append(self._lease_fact(i, grant.lessee, grant.lessor, parties, txn, as_of, ev, grant))
+        for i, fin in enumerate(txn.financing):
+            ev.facts.append(self._financing_fact(i, fin, parties, as_of))
+        return ev
+
+    # -- screening and ownership ----------------------------------------------------------------
+
+    def _screen(self, txn: Transaction, as_of: dt.date, ev: Evidence) -> None:
+        assert self.screener is not None
+        settings = self.ruleset.screening
+        listed: dict[str, ReviewPolicy | None] = {}
+        for party in txn.parties:
+            for hit in self.screener.screen(party, as_of=as_of, review_threshold=settings.review_threshold):
+                if hit.suppressed_by is not None:
+                    ev.suppressed_hits.append(hit)
+                    continue
+                ev.hits.append(hit)
+                band = "match" if hit.score >= settings.match_threshold else "review"
+                ev.facts.append(self._hit_fact(party, hit, band, len(ev.hits)))
+                if band == "match" and hit.entry.list_id in LISTS_FOR_AFFILIATES:
+                    policy = hit.entry.review_policy
+                    current = listed.get(party.id)
+                    if party.id not in listed or _more_restrictive(policy, current):
+                        listed[party.id] = policy
+        if listed and self.resolve_ownership is not None:
+            ev.ownership = dict(self.resolve_ownership(txn, listed))
+            for own in ev.ownership.values():
+                ev.facts.append(self._ownership_fact(txn.party(own.party_id), own))
+
+    def _hit_fact(self, party: Party, hit: ScreeningHit, band: str, n: int) -> Fact:
+        entry = hit.entry
+        settings = self.ruleset.screening
+        detail = (
+            f"{party.name!r} ~ {hit.matched_name!r} ({entry.list_id} entry {entry.entry_id}, {entry.name}): "
+            f"score {hit.score:.3f}, band {band} (match ≥ {settings.match_threshold}, "
+            f"review ≥ {settings.review_threshold}); matcher {hit.matcher.name} {hit.matcher.version}"
+        )
+        conf = "unconfirmed" if entry.confidence == "unconfirmed" else "confirmed"
+        ref = f"{hit.snapshot.id} snapshot {hit.snapshot.snapshot_date} sha256 {hit.snapshot.sha256[:12]}"
+        fields = clean_fields(
+            {
+                "id": f"h{n}",
+                "party_id": party.id,
+                "party_name": party.name,
+                "party_roles": [r.value for r in party.roles],
+                "party_receiving": _receiving(party),
+                "list_id": entry.list_id,
+                "entry_id": entry.entry_id,
+                "entry_name": entry.name,
+                "matched_name": hit.matched_name,
+                "score": round(hit.score, 6),
+                "band": band,
+                "review_policy": entry.review_policy.value if entry.review_policy else None,
+                "start_date": entry.start_date,
+                "federal_register": ", ".join(entry.federal_register) or None,
+            }
+        )
+        prov: ProvNote = Provenance(
+            source="screening",
+            detail=detail,
+            reference=ref,
+            confidence=conf,  # type: ignore[arg-type]
+            data={
+                "alignment": [a.model_dump() for a in hit.alignment],
+                "qualifiers": dict(hit.qualifiers),
+                "matcher": hit.matcher.model_dump(),
+                "entry_sha256": entry.content_sha256,
+            },
+        )
+        return Fact("hit", f"h{n}", fields, {"score": [prov], "band": [prov], "entry_id": [prov]})
+
+    def _ownership_fact(self, party: Party, own: ListedOwnership) -> Fact:
+        paths = []
+        for path in own.paths:
+            hops = " → ".join(
+                f"{link.owner} {'?' if link.share is None else f'{link.share:.0%}'} of {link.owned}"
+                for link in path.links
+            )
+            eff = "unknown" if path.effective_share is None else f"{path.effective_share:.1%}"
+            paths.append(f"{path.listed_owner}: {hops} (effective {eff})")
+        detail = (
+            f"listed owners {', '.join(own.listed_owners)} hold {own.listed_share:.1%} of {party.name}"
+            + (" plus a share of unknown size" if own.unknown_share else "")
+            + (f"; paths: {'; '.join(paths)}" if paths else "")
+        )
+        prov: ProvNote = ("ownership", detail, "50 % aggregate look-through (Affiliates Rule, 90 FR 47201)",
+                          "confirmed")
+        fields = clean_fields(
+            {
+                "id": party.id,
+                "party_id": party.id,
+                "party_name": party.name,
+                "party_roles": [r.value for r in party.roles],
+                "party_receiving": _receiving(party),
+                "listed_share": round(own.listed_share, 6),
+                "unknown_share": own.unknown_share,
+                "listed_owners": own.listed_owners,
+                "most_restrictive_policy": own.most_restrictive_policy.value if own.most_restrictive_policy else None,
+            }
+        )
+        return Fact("ownership", party.id, fields, {k: [prov] for k in ("listed_share", "unknown_share")})
+
+    # -- transaction ------------------------------------------------------------------------------
+
+    def _transaction_fact(self, txn: Transaction, as_of: dt.date, ev: Evidence) -> Fact:
+        dest_groups, dest_prov = self._groups(txn.destination, as_of)
+        from_groups, from_prov = self._groups(txn.export_from, as_of)
+        prov: dict[str, list[ProvNote]] = {}
+        value_usd = None
+        if txn.value is not None:
+            if txn.value.currency == "USD":
+                value_usd = txn.value.amount
+            else:
+                prov["value_usd"] = [("input", f"value given in {txn.value.currency}; not converted", None,
+                                      "unconfirmed")]
+        ages = [(as_of - ref.snapshot_date).days for ref in ev.lists if ref.snapshot_date is not None]
+        if ages:
+            oldest = max(ev.lists, key=lambda r: (as_of - r.snapshot_date).days if r.snapshot_date else -1)
+            prov["list_age_days"] = [("screening", f"{oldest.id} snapshot of {oldest.snapshot_date} is "
+                                      f"{max(ages)} days old on {as_of}", oldest.sha256, "confirmed")]
+        advanced = any(c.advanced for c in ev.classifications.values()) or any(
+            i.eccn in ADVANCED_ECCNS for i in txn.items
+        )
+        fields = clean_fields(
+            {
+                "id": txn.id,
+                "kind": txn.kind,
+                "date": txn.date,
+                "as_of": as_of,
+                "export_from": txn.export_from,
+                "export_from_groups": from_groups,
+                "destination": txn.destination,
+                "destination_groups": dest_groups,
+                "value_usd": value_usd,
+                "end_use": txn.end_use,
+                "payment": txn.flags.payment,
+                "end_use_statement": txn.flags.end_use_statement,
+                "datacenter_power_confirmed": txn.flags.datacenter_power_confirmed,
+                "has_advanced_items": advanced,
+                "list_age_days": max(ages) if ages else None,
+                "party_count": len(txn.parties),
+            }
+        )
+        return Fact("transaction", txn.id, fields, prov,
+                    {"destination_groups": dest_prov, "export_from_groups": from_prov})
+
+    # -- parties ----------------------------------------------------------------------------------
+
+    def _headquarters(self, party: Party) -> tuple[str, ProvNote | None]:
+        if party.headquarters is not None:
+            return party.headquarters, None
+        return party.country, ("input", f"{party.name}: headquarters not given; taken as its location "
+                                        f"{party.country}", None, "unconfirmed")
+
+    def _control(
+        self, party: Party, parties: Mapping[str, Party], day: dt.date
+    ) -> tuple[dict[str, Any], dict[str, list[ProvNote]], dict[str, dict[str, ProvNote]]]:
+        """Headquarters, ultimate parent and the union of their groups: the D:5/Macau HQ test's inputs."""
+        hq, hq_note = self._headquarters(party)
+        hq_groups, hq_prov = self._groups(hq, day)
+        values: dict[str, Any] = {"headquarters": hq, "hq_groups": hq_groups}
+        prov: dict[str, list[ProvNote]] = {}
+        gprov: dict[str, dict[str, ProvNote]] = {"hq_groups": hq_prov}
+        if hq_note is not None:
+            prov["headquarters"] = [hq_note]
+            prov["hq_groups"] = [hq_note]
+        control = dict(hq_prov)
+        if party.ultimate_parent is not None and party.ultimate_parent != party.id:
+            parent = parties[party.ultimate_parent]
+            phq, pnote = self._headquarters(parent)
+            pgroups, pprov = self._groups(phq, day)
+            values.update(parent_id=parent.id, parent_headquarters=phq, parent_hq_groups=pgroups)
+            note: ProvNote = ("input", f"ultimate parent of {party.name} is {parent.name}, headquartered in {phq}",
+                              None, "unconfirmed" if pnote else "confirmed")
+            prov["parent_headquarters"] = [note]
+            gprov["parent_hq_groups"] = pprov
+            for g, p in pprov.items():
+                control.setdefault(g, p)
+            prov["control_groups"] = [note]
+        values["control_groups"] = sorted(control)
+        gprov["control_groups"] = control
+        return values, prov, gprov
+
+    def _party_fact(self, party: Party, parties: Mapping[str, Party], txn: Transaction, day: dt.date) -> Fact:
+        loc_groups, loc_prov = self._groups(party.country, day)
+        control, prov, gprov = self._control(party, parties, day)
+        gprov["country_groups"] = loc_prov
+        age = (txn.date - party.founded).days if party.founded is not None else None
+        if age is not None:
+            prov["age_days"] = [("input", f"{party.name} founded {party.founded}, {age} days before {txn.date}",
+                                 None, "confirmed")]
+        fields = clean_fields(
+            {
+                "id": party.id,
+                "name": party.name,
+                "roles": [r.value for r in party.roles],
+                "receiving": _receiving(party),
+                "country": party.country,
+                "country_groups": loc_groups,
+                **control,
+                "age_days": age,
+                "residential_address": party.residential_address,
+                "verified_identity": party.verified_identity,
+                "us_iaas_provider": party.us_iaas_provider,
+                "veu": party.veu,
+            }
+        )
+        return Fact("party", party.id, fields, prov, gprov)
+
+    # -- items ------------------------------------------------------------------------------------
+
+    def _item_facts(self, txn: Transaction, as_of: dt.date, ev: Evidence, ledger: Ledger | None) -> list[Fact]:
+        consignee = _consignee(txn)
+        year = as_of.year
+        advanced_tpp = sum(
+            (c.total_tpp or 0.0) for c in ev.classifications.values() if c.advanced and c.total_tpp is not None
+        )
+        prior_consignee = ledger.prior_consignee_tpp(consignee, year) if ledger and consignee else 0.0
+        prior_country = ledger.prior_country_tpp(txn.destination, year) if ledger else 0.0
+        out: list[Fact] = []
+        for item in txn.items:
+            c = ev.classifications[item.id]
+            computed_known = c.tpp is not None or c.eccn is not None
+            eccn = c.eccn if computed_known else item.eccn
+            conflict = _conflict(item.eccn, c) if computed_known else None
+            prov: dict[str, list[ProvNote]] = {
+                key: list(c.provenance)
+                for key in ("computed_eccn", "eccn", "tpp", "performance_density", "advanced", "eccn_2022",
+                            "nac_eligible", "total_tpp", "dram_bandwidth_gbs")
+            }
+            if not computed_known:
+                prov["eccn"] = [("input", f"no classification from specs; declared ECCN {item.eccn} used", None,
+                                 "unconfirmed")]
+            if conflict:
+                prov["eccn_conflict"] = [("classification", conflict, None, c.confidence)]
+            cumulative: dict[str, Any] = {}
+            if c.advanced:
+                cumulative["consignee_cumulative_tpp"] = prior_consignee + advanced_tpp
+                cumulative["country_cumulative_tpp"] = prior_country + advanced_tpp
+                note: ProvNote = ("ledger", f"{prior_consignee:,.0f} TPP earlier in {year} to consignee "
+                                  f"{consignee} + {advanced_tpp:,.0f} in this transaction", None, "confirmed")
+                prov["consignee_cumulative_tpp"] = [note]
+                prov["country_cumulative_tpp"] = [("ledger", f"{prior_country:,.0f} TPP earlier in {year} to "
+                                                   f"{txn.destination} + {advanced_tpp:,.0f} here", None,
+                                                   "confirmed")]
+            fields = clean_fields(
+                {
+                    "id": item.id,
+                    "model": item.model,
+                    "manufacturer": item.manufacturer,
+                    "family": c.family,
+                    "catalogue_id": c.catalogue_id,
+                    "kind": item.kind,
+                    "quantity": item.quantity,
+                    "eccn": eccn,
+                    "declared_eccn": item.eccn,
+                    "computed_eccn": c.eccn,
+                    "eccn_2022": c.eccn_2022,
+                    "advanced": c.advanced or (item.eccn in ADVANCED_ECCNS),
+                    "eccn_conflict": conflict is not None,
+                    "unclassified": not computed_known and item.eccn is None,
+                    "tpp": c.tpp,
+                    "performance_density": None if c.performance_density is None else round(c.performance_density, 4),
+                    "dram_bandwidth_gbs": c.dram_bandwidth_gbs,
+                    "datacenter": c.datacenter,
+                    "nac_eligible": c.nac_eligible,
+                    "location_verification": item.specs.location_verification,
+                    "total_tpp": c.total_tpp,
+                    "training_ops": item.specs.training_ops,
+                    "open_weights": item.specs.open_weights,
+                    **cumulative,
+                }
+            )
+            out.append(Fact("item", item.id, fields, prov))
+        return out
+
+    # -- remote access and financing -------------------------------------------------------------
+
+    def _lease_fact(
+        self,
+        index: int,
+        lessee_id: str,
+        lessor_id: str,
+        parties: Mapping[str, Party],
+        txn: Transaction,
+        day: dt.date,
+        ev: Evidence,
+        grant: Any,
+    ) -> Fact:
+        lessee, lessor = parties[lessee_id], parties[lessor_id]
+        control, prov, gprov = self._control(lessee, parties, day)
+        loc_groups, loc_prov = self._groups(lessee.country, day)
+        reachable = grant.items or [i.id for i in txn.items]
+        cls = [ev.classifications[i] for i in reachable]
+        advanced = any(c.advanced for c in cls) or any(
+            i.eccn in ADVANCED_ECCNS for i in txn.items if i.id in reachable
+        )
+        total = sum(c.total_tpp or 0.0 for c in cls if c.advanced) * grant.share
+        hq = control["headquarters"]
+        lease_prov: dict[str, list[ProvNote]] = {
+            "lessee_control_groups": prov.get("control_groups", []) or prov.get("hq_groups", []),
+            "lessee_headquarters": prov.get("headquarters", []),
+        }
+        fields = clean_fields(
+            {
+                "id": f"g{index + 1}",
+                "lessee_id": lessee.id,
+                "lessee_name": lessee.name,
+                "lessee_country": lessee.country,
+                "lessee_country_groups": loc_groups,
+                "lessee_headquarters": hq,
+                "lessee_control_groups": control["control_groups"],
+                "lessee_verified_identity": lessee.verified_identity,
+                "lessee_foreign": lessee.country != "US" or hq != "US",
+                "lessor_id": lessor.id,
+                "lessor_name": lessor.name,
+                "lessor_country": lessor.country,
+                "lessor_us_iaas_provider": lessor.us_iaas_provider,
+                "share": grant.share,
+                "advanced": advanced,
+                "total_tpp": total or None,
+                "trains_large_model": grant.trains_large_model,
+                "location": txn.destination,
+            }
+        )
+        return Fact("lease", f"g{index + 1}", fields, {k: v for k, v in lease_prov.items() if v},
+                    {"lessee_control_groups": gprov["control_groups"], "lessee_country_groups": loc_prov})
+
+    def _financing_fact(self, index: int, fin: Any, parties: Mapping[str, Party], day: dt.date) -> Fact:
+        financier = parties[fin.party]
+        fin_hq, _ = self._headquarters(financier)
+        values: dict[str, Any] = {}
+        gprov: dict[str, dict[str, ProvNote]] = {}
+        prov: dict[str, list[ProvNote]] = {}
+        if fin.beneficiary is not None:
+            beneficiary = parties[fin.beneficiary]
+            control, _, cprov = self._control(beneficiary, parties, day)
+            intermediary = control["headquarters"] != fin_hq
+            values = {
+                "beneficiary_id": beneficiary.id,
+                "beneficiary_name": beneficiary.name,
+                "beneficiary_headquarters": control["headquarters"],
+                "beneficiary_control_groups": control["control_groups"],
+                "intermediary": intermediary,
+            }
+            gprov["beneficiary_control_groups"] = cprov["control_groups"]
+            prov["intermediary"] = [("input", f"{financier.name} (HQ {fin_hq}) finances for {beneficiary.name} "
+                                     f"(HQ {control['headquarters']})", None, "confirmed")]
+        fields = clean_fields(
+            {
+                "id": f"f{index + 1}",
+                "party_id": financier.id,
+                "party_name": financier.name,
+                "kind": fin.kind,
+                "amount_usd": fin.amount if fin.currency == "USD" else None,
+                "party_headquarters": fin_hq,
+                **values,
+            }
+        )
+        return Fact("financing", f"f{index + 1}", fields, prov, gprov)
+
+
+def _receiving(party: Party) -> bool:
+    return any(r in RECEIVING_ROLES for r in party.roles)
+
+
+def _consignee(txn: Transaction) -> str | None:
+    """The ultimate consignee (else end user, else purchaser): the LPP's per-consignee key."""
+    for role in (Role.ultimate_consignee, Role.end_user, Role.purchaser):
+        for p in txn.parties:
+            if role in p.roles:
+                lei = p.identifiers.get("lei")
+                return f"lei:{lei}" if lei else f"{' '.join(p.name.casefold().split())}|{p.country}"
+    return None
+
+
+def _more_restrictive(new: ReviewPolicy | None, old: ReviewPolicy | None) -> bool:
+    if old is None:
+        return new is not None
+    return new is not None and new.restrictiveness > old.restrictiveness
+
+
+def _conflict(declared: str | None, c: Classification) -> str | None:
+    """Why a declared ECCN contradicts the computed one, or None when they agree (or none was declared)."""
+    if declared is None:
+        return None
+    computed = c.eccn
+    if computed is None:
+        if declared.startswith(("3A090", "4A090")):
+            return f"declared {declared}, but the specs do not meet 3A090/4A090 (computed: not 3A090)"
+        return None
+    if declared == computed or computed.startswith(declared + ".") or declared.startswith(computed + "."):
+        return None
+    return f"declared {declared}, but the specs classify as {computed}"
+
+
+def fact_index(facts: Sequence[Fact]) -> dict[str, Fact]:
+    return {f.key: f for f in facts}
