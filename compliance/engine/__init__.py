@@ -8,7 +8,7 @@ import json
 import threading
 import uuid
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +34,10 @@ from compliance.model import (
 from compliance.rulesets.loader import Ruleset, load_ruleset
 
 BackendName = Literal["durable", "python"]
+DecisionHook = Callable[["Determination", "Transaction | None", "Ruleset"], None]
+"""Called with every determination (errors included), the validated input (None if it did not validate)
+and the ruleset that decided; the audit log's entry point. If it raises, the determination becomes
+``error`` (an unrecorded decision is not a decision)."""
 
 __all__ = ["Engine", "Ledger", "input_sha256"]
 
@@ -76,6 +80,7 @@ class Engine:
         screener: PartyScreener | None = None,
         classifier: ItemClassifier | None = None,
         ownership: OwnershipResolver | None = None,
+        on_decision: DecisionHook | None = None,
     ) -> None:
         if backend == "durable" and not _durable_available():
             warnings.warn(
@@ -89,6 +94,7 @@ class Engine:
         self._screener = screener
         self._ownership = ownership
         self._swap_lock = threading.Lock()
+        self._on_decision = on_decision
         self._loaded = self._build(ruleset)
 
     # -- construction ----------------------------------------------------------------------------
@@ -102,6 +108,7 @@ class Engine:
         backend: BackendName = "durable",
         screener: PartyScreener | None | Literal["default"] = "default",
         classifier: ItemClassifier | None = None,
+        on_decision: DecisionHook | None = None,
     ) -> Engine:
         """Load a ruleset by name or path with overlays; screen against the embedded list by default."""
         loaded = load_ruleset(ruleset, overlays)
@@ -110,7 +117,8 @@ class Engine:
             screener, ownership = _default_screening()
         elif screener is not None:
             ownership = _default_ownership()
-        return cls(loaded, backend=backend, screener=screener, classifier=classifier, ownership=ownership)
+        return cls(loaded, backend=backend, screener=screener, classifier=classifier, ownership=ownership,
+                   on_decision=on_decision)
 
     def _build(self, ruleset: Ruleset) -> _Loaded:
         backend: Backend
@@ -166,6 +174,17 @@ class Engine:
     ) -> Determination:
         """Evaluate one transaction. Never raises for bad data: failures give outcome ``error``."""
         loaded = self._loaded
+        det = self._evaluate(loaded, txn, as_of, ledger)
+        if self._on_decision is not None:
+            try:
+                self._on_decision(det, txn if isinstance(txn, Transaction) else None, loaded.ruleset)
+            except Exception as exc:
+                return det.model_copy(update={"outcome": Outcome.error, "error": f"decision hook failed: {exc}"})
+        return det
+
+    def _evaluate(
+        self, loaded: _Loaded, txn: Transaction | Mapping[str, Any], as_of: dt.date | None, ledger: Ledger | None
+    ) -> Determination:
         if not isinstance(txn, Transaction):
             try:
                 txn = Transaction.model_validate(txn)
