@@ -11,8 +11,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from compliance.errors import ComplianceError, EngineError, InputError, RulesetError  # noqa: E402
-from compliance.model import (  # noqa: E402
+from compliance.engine import Engine
+from compliance.errors import ComplianceError, EngineError, InputError, RulesetError
+from compliance.model import (
     Determination,
     Finding,
     Item,
@@ -22,9 +23,7 @@ from compliance.model import (  # noqa: E402
     Role,
     Transaction,
 )
-from compliance.rulesets.loader import Ruleset, load_ruleset  # noqa: E402
-
-from compliance.engine import Engine  # noqa: E402  (after the model: the engine imports it)
+from compliance.rulesets.loader import Ruleset, load_ruleset
 
 __all__ = [
     "ComplianceError",

@@ -13,7 +13,8 @@ Tests: a bare value (equality), ``eq``, ``ne``, ``in``, ``lt``/``lte``/``gt``/``
 at pattern level ``any_of``/``all_of``/``not`` over sub-patterns. ``eq: {ref: alias.field}`` joins on
 another pattern's field (equality only: non-equality references crash durable_rules, notes finding 2).
 
-Semantics, shared exactly by both backends: a test on a missing field is false; ``not`` is logical
+Semantics, shared exactly by both backends: each pattern binds a different fact (two patterns over
+``party`` match two distinct parties); a test on a missing field is false; ``not`` is logical
 negation, so ``not: {eq: X}`` is true when the field is missing. Lists are never empty in facts
 (``compliance.facts.clean_fields``), so an absent list is an empty list.
 """
@@ -138,6 +139,14 @@ def parse_condition(when: Mapping[str, Any], params: ParamLookup | None = None) 
             )
         rest = {k: v for k, v in body.items() if k != "fact"}
         test = _parse_pattern_body(rest, fact_type, path, seen, params)
+        if any(True for _ in _refs(test)) and _has_alternatives(to_nnf(test)):
+            # Measured here: durable_rules ignores an equality join in a pattern that also holds an $or,
+            # and fires for every pair of facts. The reference would not, so the language refuses it.
+            raise ConditionError(
+                "a reference (ref:) cannot share a pattern with alternatives (any_of, in, not, none): "
+                "durable_rules ignores the join there; move the alternatives to another pattern",
+                path,
+            )
         patterns.append(Pattern(alias, fact_type, test))
         seen[alias] = fact_type
     return Condition(tuple(patterns))
@@ -413,6 +422,19 @@ def referenced_fields(cond: Condition) -> dict[str, set[str]]:
         for ref in _refs(p.test):
             out.setdefault(ref.alias, set()).add(ref.field)
     return out
+
+
+def _has_alternatives(test: Test) -> bool:
+    """Whether a test in negation normal form compiles to a durable_rules `$or` anywhere."""
+    if isinstance(test, AnyOf):
+        return len(test.tests) > 1 or any(_has_alternatives(t) for t in test.tests)
+    if isinstance(test, AllOf):
+        return any(_has_alternatives(t) for t in test.tests)
+    if isinstance(test, OneOf):
+        return len(test.values) > 1
+    if isinstance(test, Contains):
+        return test.mode == "any" and len(test.values) > 1
+    return isinstance(test, Not)
 
 
 def _refs(test: Test) -> Iterator[Ref]:

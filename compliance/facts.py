@@ -14,13 +14,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 from compliance.model import Provenance
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     text = "text"
     number = "number"
     boolean = "boolean"
@@ -30,6 +30,10 @@ class Kind(str, Enum):
 
 
 FieldValue = str | int | float | bool | list[str]
+
+ProvNote = Provenance | tuple[str, str, str | None, str]
+"""A provenance entry: a Provenance, or a cheap (source, detail, reference, confidence) tuple that is
+turned into a Provenance only when a finding binds the fact."""
 
 _T, _N, _B, _D, _L = Kind.text, Kind.number, Kind.boolean, Kind.date, Kind.text_list
 
@@ -179,8 +183,8 @@ class Fact:
     type: str
     id: str
     fields: dict[str, FieldValue]
-    provenance: dict[str, list[Provenance]] = field(default_factory=dict)
-    group_provenance: dict[str, dict[str, Provenance]] = field(default_factory=dict)
+    provenance: dict[str, list[ProvNote]] = field(default_factory=dict)
+    group_provenance: dict[str, dict[str, ProvNote]] = field(default_factory=dict)
     """For list-of-group fields: which table row put each group there."""
 
     @property

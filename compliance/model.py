@@ -9,7 +9,7 @@ guessed at, because durable_rules compares values loosely (``"abc" > 10`` is tru
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import pycountry
@@ -52,7 +52,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """EAR party roles plus the compute roles of remote-access deals."""
 
     exporter = "exporter"
@@ -74,7 +74,7 @@ RECEIVING_ROLES: frozenset[Role] = frozenset(
 )
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """Outcomes, from most to least severe; ``error`` is never treated as clear (fail closed)."""
 
     error = "error"
@@ -97,7 +97,7 @@ _SEVERITY = {
 }
 
 
-class ReviewPolicy(str, Enum):
+class ReviewPolicy(StrEnum):
     presumption_of_denial = "presumption_of_denial"
     policy_of_denial = "policy_of_denial"
     case_by_case = "case_by_case"
@@ -248,9 +248,9 @@ class Transaction(_Strict):
                 if it not in item_ids:
                     raise ValueError(f"remote_access: item {it!r} is not an item of the transaction")
         for f in self.financing:
-            for ref in (f.party, f.beneficiary):
-                if ref is not None and ref not in known:
-                    raise ValueError(f"financing: {ref!r} is not a party of the transaction")
+            for fin_ref in (f.party, f.beneficiary):
+                if fin_ref is not None and fin_ref not in known:
+                    raise ValueError(f"financing: {fin_ref!r} is not a party of the transaction")
         return self
 
     def party(self, party_id: str) -> Party:

@@ -106,7 +106,7 @@ class Engine:
         overlays: Sequence[str | Path] = (),
         *,
         backend: BackendName = "durable",
-        screener: PartyScreener | None | Literal["default"] = "default",
+        screener: PartyScreener | Literal["default"] | None = "default",
         classifier: ItemClassifier | None = None,
         on_decision: DecisionHook | None = None,
     ) -> Engine:
@@ -117,8 +117,14 @@ class Engine:
             screener, ownership = _default_screening()
         elif screener is not None:
             ownership = _default_ownership()
-        return cls(loaded, backend=backend, screener=screener, classifier=classifier, ownership=ownership,
-                   on_decision=on_decision)
+        return cls(
+            loaded,
+            backend=backend,
+            screener=screener,
+            classifier=classifier,
+            ownership=ownership,
+            on_decision=on_decision,
+        )
 
     def _build(self, ruleset: Ruleset) -> _Loaded:
         backend: Backend
@@ -240,8 +246,10 @@ class Engine:
 
 
 def _accepted_note(hit: Any) -> str:
-    return (f"{hit.party_id} ~ {hit.entry.list_id}:{hit.entry.entry_id} ({hit.entry.name}, score {hit.score:.3f}) "
-            f"suppressed by accepted match {hit.suppressed_by}")
+    return (
+        f"{hit.party_id} ~ {hit.entry.list_id}:{hit.entry.entry_id} ({hit.entry.name}, score {hit.score:.3f}) "
+        f"suppressed by accepted match {hit.suppressed_by}"
+    )
 
 
 def _raw_id(raw: Any) -> str:
@@ -280,4 +288,4 @@ def dumps(determination: Determination) -> str:
     return json.dumps(determination.model_dump(mode="json"), sort_keys=True)
 
 
-__all__ += ["Finding", "EngineError"]
+__all__ += ["EngineError", "Finding"]

@@ -87,8 +87,10 @@ def _joins(
         yield dict(keys)
         return
     head, rest = patterns[0], patterns[1:]
+    used = set(keys.values())
     for fact in by_type.get(head.fact_type, ()):
-        if eval_test(head.test, fact.fields, bound):
+        # One fact never binds two patterns of the same rule (durable_rules' join semantics).
+        if fact.key not in used and eval_test(head.test, fact.fields, bound):
             bound[head.alias] = fact.fields
             keys[head.alias] = fact.key
             yield from _joins(rest, by_type, bound, keys)
@@ -115,11 +117,16 @@ def compile_rules(rules: Sequence[Rule]) -> list[dict[str, Any]]:
         if any(n > MAX_TESTS_PER_TYPE for n in need.values()):
             raise RulesetError(
                 f"rule {rule.id} has more than {MAX_TESTS_PER_TYPE} tests on one fact type; split it "
-                "(durable_rules fails with error 303 past 64)", rule.origin.rpartition(":")[0],
-                int(rule.origin.rpartition(":")[2]))
+                "(durable_rules fails with error 303 past 64)",
+                rule.origin.rpartition(":")[0],
+                int(rule.origin.rpartition(":")[2]),
+            )
         target = next(
-            (i for i, used in enumerate(load)
-             if all(used.get(t, 0) + n <= MAX_TESTS_PER_TYPE for t, n in need.items())),
+            (
+                i
+                for i, used in enumerate(load)
+                if all(used.get(t, 0) + n <= MAX_TESTS_PER_TYPE for t, n in need.items())
+            ),
             None,
         )
         if target is None:
@@ -153,42 +160,42 @@ def _no_nonequality_refs(test: Any, rule: Rule) -> None:
         _no_nonequality_refs(inner, rule)
 
 
-_EXPONENT = re.compile(r"[eE]")
-
-
 def _number(value: float) -> str:
     """A JSON number the C parser accepts: it rejects exponents without a '.' (finding 4, error 204)."""
     text = repr(value)
-    if _EXPONENT.search(text):
+    if "e" in text or "E" in text:
         text = format(value, ".20f").rstrip("0")
         if text.endswith("."):
             text += "0"
     return text
 
 
+def dumps(node: Any) -> str:
+    """JSON for durable_rules: floats written without exponents, NaN/inf refused, text kept as UTF-8."""
+    if isinstance(node, bool) or node is None or isinstance(node, int | str):
+        return json.dumps(node, ensure_ascii=False)
+    if isinstance(node, float):
+        if node != node or node in (float("inf"), float("-inf")):
+            raise EngineError(f"{node!r} cannot be sent to durable_rules")
+        return _number(node)
+    if isinstance(node, dict):
+        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{dumps(v)}" for k, v in node.items()) + "}"
+    if isinstance(node, list | tuple):
+        return "[" + ",".join(dumps(v) for v in node) + "]"
+    raise EngineError(f"cannot encode {type(node).__name__} for durable_rules")
+
+
 def encode_facts(facts: Sequence[Fact], sid: str) -> str:
-    """[begin marker, facts..., end sentinel] as one JSON array; floats normalised."""
-    parts = [json.dumps({"t": BEGIN_TYPE, "id": "$begin", "sid": sid})]
+    """[begin marker, facts..., end sentinel] as one JSON array, in one batch (notes §10.3)."""
+    parts = [dumps({"t": BEGIN_TYPE, "id": "$begin", "sid": sid})]
     for fact in facts:
         if len(fact.fields) + 3 > MAX_PROPERTIES:
             raise EngineError(f"fact {fact.key} has {len(fact.fields)} fields; durable_rules allows 255")
         body: dict[str, Any] = {"t": fact.type, "id": fact.key, "sid": sid}
-        floats: dict[str, str] = {}
         for name, value in fact.fields.items():
-            key = DURABLE_FIELD_NAMES.get(name, name)
-            if isinstance(value, float):
-                text = _number(value)
-                if text != repr(value):
-                    placeholder = f"\x00F{len(floats)}\x00"
-                    floats[placeholder] = text
-                    body[key] = placeholder
-                    continue
-            body[key] = value
-        encoded = json.dumps(body, ensure_ascii=False)
-        for placeholder, text in floats.items():
-            encoded = encoded.replace(json.dumps(placeholder), text)
-        parts.append(encoded)
-    parts.append(json.dumps({"t": END_TYPE, "id": "$end", "sid": sid}))
+            body[DURABLE_FIELD_NAMES.get(name, name)] = value
+        parts.append(dumps(body))
+    parts.append(dumps({"t": END_TYPE, "id": "$end", "sid": sid}))
     return "[" + ",".join(parts) + "]"
 
 
@@ -204,7 +211,7 @@ class DurableBackend:
         self._dre = durable_rules_engine
         self._name = name
         self._shards = compile_rules(rules)
-        self._payloads = [json.dumps(shard) for shard in self._shards]
+        self._payloads = [dumps(shard) for shard in self._shards]
         self._lock = threading.Lock()
         self._handles: list[int] = []
         self._generation = 0
@@ -266,7 +273,7 @@ class DurableBackend:
                 # Only after an action started: deleting an untouched session segfaults (finding 1).
                 try:
                     self._dre.delete_state(handle, sid)
-                except Exception:  # noqa: S110 - the handle is rebuilt anyway
+                except Exception:
                     self._poisoned()
 
     def _poisoned(self) -> None:

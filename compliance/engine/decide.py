@@ -15,8 +15,8 @@ from typing import Any
 
 from compliance.conditions import Condition, _show, eval_test
 from compliance.engine.backends import Activation
-from compliance.engine.enrich import ProvNote, to_provenance
-from compliance.facts import Fact
+from compliance.engine.enrich import to_provenance
+from compliance.facts import Fact, ProvNote
 from compliance.model import BoundFact, Finding, Provenance, ReviewPolicy
 from compliance.rulesets.loader import Rule, Ruleset
 from compliance.rulesets.schema import PolicyFromFact
@@ -136,8 +136,9 @@ def _bind(alias: str, fact: Fact, rule: Rule) -> BoundFact:
             if key not in seen:
                 seen.add(key)
                 provenance.append(prov)
-    return BoundFact(alias=alias, type=fact.type, id=str(fact.fields.get("id", fact.id)), fields=fields,
-                     provenance=provenance)
+    return BoundFact(
+        alias=alias, type=fact.type, id=str(fact.fields.get("id", fact.id)), fields=fields, provenance=provenance
+    )
 
 
 def _template_fields(rule: Rule, alias: str) -> set[str]:
@@ -195,5 +196,5 @@ def _format(template: str, values: Mapping[str, str]) -> str:
     for literal, name, _, _ in string.Formatter().parse(template):
         out.append(literal)
         if name is not None:
-            out.append(values[name] if name in values else "(not given)")
+            out.append(values.get(name, "(not given)"))
     return "".join(out)

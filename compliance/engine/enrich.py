@@ -12,9 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from compliance.classify import declared_eccn_conflict, is_determinate
 from compliance.countries import CountryGroups
 from compliance.evidence import Classification, ItemClassifier, ListedOwnership, PartyScreener, ScreeningHit
-from compliance.facts import Fact, clean_fields
+from compliance.facts import Fact, ProvNote, clean_fields
 from compliance.model import RECEIVING_ROLES, ListRef, Party, Provenance, ReviewPolicy, Role, Transaction
 from compliance.rulesets.loader import Ruleset
 
@@ -22,15 +23,17 @@ ADVANCED_ECCNS = frozenset({"3A090.a", "3A090.b", "4A090.a", "4A090.b"})
 LISTS_FOR_AFFILIATES = frozenset({"entity_list", "meu", "sdn"})
 MILITARY_END_USES = frozenset({"military", "military_intelligence", "intelligence", "wmd"})
 
-ProvNote = Provenance | tuple[str, str, str | None, str]
-"""A provenance entry: a Provenance, or a cheap (source, detail, reference, confidence) tuple."""
-
 
 def to_provenance(note: ProvNote) -> Provenance:
     if isinstance(note, Provenance):
         return note
     source, detail, reference, confidence = note
-    return Provenance(source=source, detail=detail, reference=reference, confidence=confidence)  # type: ignore[arg-type]
+    return Provenance(
+        source=source,
+        detail=detail,
+        reference=reference,
+        confidence="unconfirmed" if confidence == "unconfirmed" else "confirmed",
+    )
 
 
 class Ledger(Protocol):
@@ -147,7 +150,7 @@ class Enricher:
             source="screening",
             detail=detail,
             reference=ref,
-            confidence=conf,  # type: ignore[arg-type]
+            confidence="unconfirmed" if conf == "unconfirmed" else "confirmed",
             data={
                 "alignment": [a.model_dump() for a in hit.alignment],
                 "qualifiers": dict(hit.qualifiers),
@@ -171,8 +174,12 @@ class Enricher:
             + (" plus a share of unknown size" if own.unknown_share else "")
             + (f"; paths: {'; '.join(paths)}" if paths else "")
         )
-        prov: ProvNote = ("ownership", detail, "50 % aggregate look-through (Affiliates Rule, 90 FR 47201)",
-                          "confirmed")
+        prov: ProvNote = (
+            "ownership",
+            detail,
+            "50 % aggregate look-through (Affiliates Rule, 90 FR 47201)",
+            "confirmed",
+        )
         fields = clean_fields(
             {
                 "id": party.id,
@@ -199,13 +206,20 @@ class Enricher:
             if txn.value.currency == "USD":
                 value_usd = txn.value.amount
             else:
-                prov["value_usd"] = [("input", f"value given in {txn.value.currency}; not converted", None,
-                                      "unconfirmed")]
+                prov["value_usd"] = [
+                    ("input", f"value given in {txn.value.currency}; not converted", None, "unconfirmed")
+                ]
         ages = [(as_of - ref.snapshot_date).days for ref in ev.lists if ref.snapshot_date is not None]
         if ages:
             oldest = max(ev.lists, key=lambda r: (as_of - r.snapshot_date).days if r.snapshot_date else -1)
-            prov["list_age_days"] = [("screening", f"{oldest.id} snapshot of {oldest.snapshot_date} is "
-                                      f"{max(ages)} days old on {as_of}", oldest.sha256, "confirmed")]
+            prov["list_age_days"] = [
+                (
+                    "screening",
+                    f"{oldest.id} snapshot of {oldest.snapshot_date} is {max(ages)} days old on {as_of}",
+                    oldest.sha256,
+                    "confirmed",
+                )
+            ]
         advanced = any(c.advanced for c in ev.classifications.values()) or any(
             i.eccn in ADVANCED_ECCNS for i in txn.items
         )
@@ -229,16 +243,21 @@ class Enricher:
                 "party_count": len(txn.parties),
             }
         )
-        return Fact("transaction", txn.id, fields, prov,
-                    {"destination_groups": dest_prov, "export_from_groups": from_prov})
+        return Fact(
+            "transaction", txn.id, fields, prov, {"destination_groups": dest_prov, "export_from_groups": from_prov}
+        )
 
     # -- parties ----------------------------------------------------------------------------------
 
     def _headquarters(self, party: Party) -> tuple[str, ProvNote | None]:
         if party.headquarters is not None:
             return party.headquarters, None
-        return party.country, ("input", f"{party.name}: headquarters not given; taken as its location "
-                                        f"{party.country}", None, "unconfirmed")
+        return party.country, (
+            "input",
+            f"{party.name}: headquarters not given; taken as its location {party.country}",
+            None,
+            "unconfirmed",
+        )
 
     def _control(
         self, party: Party, parties: Mapping[str, Party], day: dt.date
@@ -258,8 +277,12 @@ class Enricher:
             phq, pnote = self._headquarters(parent)
             pgroups, pprov = self._groups(phq, day)
             values.update(parent_id=parent.id, parent_headquarters=phq, parent_hq_groups=pgroups)
-            note: ProvNote = ("input", f"ultimate parent of {party.name} is {parent.name}, headquartered in {phq}",
-                              None, "unconfirmed" if pnote else "confirmed")
+            note: ProvNote = (
+                "input",
+                f"ultimate parent of {party.name} is {parent.name}, headquartered in {phq}",
+                None,
+                "unconfirmed" if pnote else "confirmed",
+            )
             prov["parent_headquarters"] = [note]
             gprov["parent_hq_groups"] = pprov
             for g, p in pprov.items():
@@ -275,8 +298,9 @@ class Enricher:
         gprov["country_groups"] = loc_prov
         age = (txn.date - party.founded).days if party.founded is not None else None
         if age is not None:
-            prov["age_days"] = [("input", f"{party.name} founded {party.founded}, {age} days before {txn.date}",
-                                 None, "confirmed")]
+            prov["age_days"] = [
+                ("input", f"{party.name} founded {party.founded}, {age} days before {txn.date}", None, "confirmed")
+            ]
         fields = clean_fields(
             {
                 "id": party.id,
@@ -308,29 +332,49 @@ class Enricher:
         out: list[Fact] = []
         for item in txn.items:
             c = ev.classifications[item.id]
-            computed_known = c.tpp is not None or c.eccn is not None
-            eccn = c.eccn if computed_known else item.eccn
-            conflict = _conflict(item.eccn, c) if computed_known else None
+            computed_known = is_determinate(c)
+            eccn = c.eccn if computed_known else (item.eccn or c.eccn)
+            conflict = declared_eccn_conflict(item.eccn, c) if computed_known else None
             prov: dict[str, list[ProvNote]] = {
                 key: list(c.provenance)
-                for key in ("computed_eccn", "eccn", "tpp", "performance_density", "advanced", "eccn_2022",
-                            "nac_eligible", "total_tpp", "dram_bandwidth_gbs")
+                for key in (
+                    "computed_eccn",
+                    "eccn",
+                    "tpp",
+                    "performance_density",
+                    "advanced",
+                    "eccn_2022",
+                    "nac_eligible",
+                    "total_tpp",
+                    "dram_bandwidth_gbs",
+                )
             }
             if not computed_known:
-                prov["eccn"] = [("input", f"no classification from specs; declared ECCN {item.eccn} used", None,
-                                 "unconfirmed")]
+                prov["eccn"] = [
+                    ("input", f"no classification from specs; declared ECCN {item.eccn} used", None, "unconfirmed")
+                ]
             if conflict:
                 prov["eccn_conflict"] = [("classification", conflict, None, c.confidence)]
             cumulative: dict[str, Any] = {}
             if c.advanced:
                 cumulative["consignee_cumulative_tpp"] = prior_consignee + advanced_tpp
                 cumulative["country_cumulative_tpp"] = prior_country + advanced_tpp
-                note: ProvNote = ("ledger", f"{prior_consignee:,.0f} TPP earlier in {year} to consignee "
-                                  f"{consignee} + {advanced_tpp:,.0f} in this transaction", None, "confirmed")
+                note: ProvNote = (
+                    "ledger",
+                    f"{prior_consignee:,.0f} TPP earlier in {year} to consignee "
+                    f"{consignee} + {advanced_tpp:,.0f} in this transaction",
+                    None,
+                    "confirmed",
+                )
                 prov["consignee_cumulative_tpp"] = [note]
-                prov["country_cumulative_tpp"] = [("ledger", f"{prior_country:,.0f} TPP earlier in {year} to "
-                                                   f"{txn.destination} + {advanced_tpp:,.0f} here", None,
-                                                   "confirmed")]
+                prov["country_cumulative_tpp"] = [
+                    (
+                        "ledger",
+                        f"{prior_country:,.0f} TPP earlier in {year} to {txn.destination} + {advanced_tpp:,.0f} here",
+                        None,
+                        "confirmed",
+                    )
+                ]
             fields = clean_fields(
                 {
                     "id": item.id,
@@ -380,9 +424,7 @@ class Enricher:
         loc_groups, loc_prov = self._groups(lessee.country, day)
         reachable = grant.items or [i.id for i in txn.items]
         cls = [ev.classifications[i] for i in reachable]
-        advanced = any(c.advanced for c in cls) or any(
-            i.eccn in ADVANCED_ECCNS for i in txn.items if i.id in reachable
-        )
+        advanced = any(c.advanced for c in cls) or any(i.eccn in ADVANCED_ECCNS for i in txn.items if i.id in reachable)
         total = sum(c.total_tpp or 0.0 for c in cls if c.advanced) * grant.share
         hq = control["headquarters"]
         lease_prov: dict[str, list[ProvNote]] = {
@@ -411,8 +453,13 @@ class Enricher:
                 "location": txn.destination,
             }
         )
-        return Fact("lease", f"g{index + 1}", fields, {k: v for k, v in lease_prov.items() if v},
-                    {"lessee_control_groups": gprov["control_groups"], "lessee_country_groups": loc_prov})
+        return Fact(
+            "lease",
+            f"g{index + 1}",
+            fields,
+            {k: v for k, v in lease_prov.items() if v},
+            {"lessee_control_groups": gprov["control_groups"], "lessee_country_groups": loc_prov},
+        )
 
     def _financing_fact(self, index: int, fin: Any, parties: Mapping[str, Party], day: dt.date) -> Fact:
         financier = parties[fin.party]
@@ -432,8 +479,14 @@ class Enricher:
                 "intermediary": intermediary,
             }
             gprov["beneficiary_control_groups"] = cprov["control_groups"]
-            prov["intermediary"] = [("input", f"{financier.name} (HQ {fin_hq}) finances for {beneficiary.name} "
-                                     f"(HQ {control['headquarters']})", None, "confirmed")]
+            prov["intermediary"] = [
+                (
+                    "input",
+                    f"{financier.name} (HQ {fin_hq}) finances for {beneficiary.name} (HQ {control['headquarters']})",
+                    None,
+                    "confirmed",
+                )
+            ]
         fields = clean_fields(
             {
                 "id": f"f{index + 1}",
@@ -466,20 +519,6 @@ def _more_restrictive(new: ReviewPolicy | None, old: ReviewPolicy | None) -> boo
     if old is None:
         return new is not None
     return new is not None and new.restrictiveness > old.restrictiveness
-
-
-def _conflict(declared: str | None, c: Classification) -> str | None:
-    """Why a declared ECCN contradicts the computed one, or None when they agree (or none was declared)."""
-    if declared is None:
-        return None
-    computed = c.eccn
-    if computed is None:
-        if declared.startswith(("3A090", "4A090")):
-            return f"declared {declared}, but the specs do not meet 3A090/4A090 (computed: not 3A090)"
-        return None
-    if declared == computed or computed.startswith(declared + ".") or declared.startswith(computed + "."):
-        return None
-    return f"declared {declared}, but the specs classify as {computed}"
 
 
 def fact_index(facts: Sequence[Fact]) -> dict[str, Fact]:

@@ -37,8 +37,8 @@ from compliance.rulesets.schema import (
     OverrideSpec,
     ParameterSpec,
     PolicyFromFact,
-    RuleSpec,
     RulesetFile,
+    RuleSpec,
     ScreeningSettings,
     SourceSpec,
 )
@@ -216,8 +216,11 @@ def load_ruleset(name_or_path: str | Path, overlays: Sequence[str | Path] = ()) 
     raw = _read(path)
     base: RulesetFile = _validate(RulesetFile, raw, path)
     if base.extends is not None:
-        raise RulesetError(f"{base.id} is an overlay (extends {base.extends}); load its base with it as an overlay",
-                           str(path), raw.key_lines.get("extends"))
+        raise RulesetError(
+            f"{base.id} is an overlay (extends {base.extends}); load its base with it as an overlay",
+            str(path),
+            raw.key_lines.get("extends"),
+        )
     draft = _Draft(base=base, screening=base.screening, max_list_age_days=base.max_list_age_days)
     _absorb(draft, base, raw, path, base.id, adding_only=True)
     for inc in base.include:
@@ -236,8 +239,9 @@ def load_ruleset(name_or_path: str | Path, overlays: Sequence[str | Path] = ()) 
         if ofile.extends is None:
             raise RulesetError(f"{ofile.id} is not an overlay (no `extends:`)", str(opath), oraw.line)
         if ofile.extends != base.id:
-            raise RulesetError(f"overlay extends {ofile.extends!r}, not {base.id!r}", str(opath),
-                               oraw.key_lines.get("extends"))
+            raise RulesetError(
+                f"overlay extends {ofile.extends!r}, not {base.id!r}", str(opath), oraw.key_lines.get("extends")
+            )
         _apply_overlay(draft, ofile, oraw, opath)
         infos.append(OverlayInfo(ofile.id, ofile.version, ofile.status, ofile.title, str(opath), tuple(ofile.sources)))
     return _finish(draft, tuple(infos))
@@ -247,23 +251,34 @@ def _origin(path: Path, raw: Any, loc: Sequence[str | int]) -> str:
     return f"{path}:{line_of(raw, loc) or 1}"
 
 
-def _absorb(draft: _Draft, part: RulesetFile | IncludeFile, raw: Any, path: Path, owner: str, adding_only: bool) -> None:
+def _absorb(
+    draft: _Draft, part: RulesetFile | IncludeFile, raw: Any, path: Path, owner: str, adding_only: bool
+) -> None:
     draft.files.append(str(path))
     for name, param in part.parameters.items():
         if name in draft.parameters:
-            raise RulesetError(f"parameter {name!r} is defined twice (first at {draft.parameters[name][1]})",
-                               str(path), line_of(raw, ("parameters", name)))
+            raise RulesetError(
+                f"parameter {name!r} is defined twice (first at {draft.parameters[name][1]})",
+                str(path),
+                line_of(raw, ("parameters", name)),
+            )
         draft.parameters[name] = (param, _origin(path, raw, ("parameters", name)))
     for name, group in part.groups.items():
         if name in draft.groups:
-            raise RulesetError(f"group {name!r} is defined twice (first at {draft.groups[name][1]})",
-                               str(path), line_of(raw, ("groups", name)))
+            raise RulesetError(
+                f"group {name!r} is defined twice (first at {draft.groups[name][1]})",
+                str(path),
+                line_of(raw, ("groups", name)),
+            )
         draft.groups[name] = (group, _origin(path, raw, ("groups", name)))
     raw_rules = raw.get("rules", LineList()) if isinstance(raw, LineDict) else []
     for i, rule in enumerate(part.rules):
         if rule.id in draft.rules:
-            raise RulesetError(f"rule {rule.id} is defined twice (first at {draft.rules[rule.id][1]})",
-                               str(path), line_of(raw, ("rules", i)))
+            raise RulesetError(
+                f"rule {rule.id} is defined twice (first at {draft.rules[rule.id][1]})",
+                str(path),
+                line_of(raw, ("rules", i)),
+            )
         draft.rules[rule.id] = (rule, _origin(path, raw, ("rules", i)), owner, raw_rules[i])
 
 
@@ -281,13 +296,15 @@ def _apply_overlay(draft: _Draft, overlay: RulesetFile, raw: Any, path: Path) ->
     raw_replace = raw.get("replace_rules", [])
     for i, rule in enumerate(overlay.replace_rules):
         if rule.id not in draft.rules:
-            raise RulesetError(f"replace_rules: no rule {rule.id!r} to replace", str(path),
-                               line_of(raw, ("replace_rules", i)))
+            raise RulesetError(
+                f"replace_rules: no rule {rule.id!r} to replace", str(path), line_of(raw, ("replace_rules", i))
+            )
         draft.rules[rule.id] = (rule, _origin(path, raw, ("replace_rules", i)), overlay.id, raw_replace[i])
     for name, param in overlay.replace_parameters.items():
         if name not in draft.parameters:
-            raise RulesetError(f"replace_parameters: no parameter {name!r}", str(path),
-                               line_of(raw, ("replace_parameters", name)))
+            raise RulesetError(
+                f"replace_parameters: no parameter {name!r}", str(path), line_of(raw, ("replace_parameters", name))
+            )
         draft.parameters[name] = (param, _origin(path, raw, ("replace_parameters", name)))
     for name, patch in overlay.patch_groups.items():
         if name not in draft.groups:
@@ -303,7 +320,7 @@ def _finish(draft: _Draft, overlays: tuple[OverlayInfo, ...]) -> Ruleset:
     params = {k: v for k, (v, _) in draft.parameters.items()}
     groups = {k: v for k, (v, _) in draft.groups.items()}
     rules: list[Rule] = []
-    for rid, (spec, origin, owner, raw_rule) in draft.rules.items():
+    for spec, origin, owner, raw_rule in draft.rules.values():
         rules.append(_build_rule(spec, origin, owner, raw_rule, params, groups))
     by_id = {r.id: r for r in rules}
     for rule in rules:
@@ -377,9 +394,9 @@ def _build_rule(
     aliases = condition.aliases()
     _check_values(condition, groups, fail)
 
-    def scoped(when: Mapping[str, Any] | None, alias_types: Mapping[str, str], loc: tuple[str | int, ...]) -> (
-        Condition | None
-    ):
+    def scoped(
+        when: Mapping[str, Any] | None, alias_types: Mapping[str, str], loc: tuple[str | int, ...]
+    ) -> Condition | None:
         if when is None:
             return None
         typed: dict[str, Any] = {}
@@ -409,8 +426,10 @@ def _build_rule(
         if ospec is None or ospec.when is None:
             override_conds.append((target, None))
             continue
-        typed = {a: {"fact": (b.get("fact") if isinstance(b, Mapping) else None) or a, **dict(b)}
-                 for a, b in ospec.when.items()}
+        typed = {
+            a: {"fact": (b.get("fact") if isinstance(b, Mapping) else None) or a, **dict(b)}
+            for a, b in ospec.when.items()
+        }
         try:
             cond = parse_condition(typed, param)
         except ConditionError as exc:
@@ -420,8 +439,10 @@ def _build_rule(
     if isinstance(spec.review_policy, PolicyFromFact):
         alias, _, fname = spec.review_policy.from_fact.partition(".")
         if alias not in aliases or field_kind(aliases[alias], fname) is None:
-            raise fail(f"review_policy.from_fact {spec.review_policy.from_fact!r} is not a bound fact field",
-                       ("review_policy",))
+            raise fail(
+                f"review_policy.from_fact {spec.review_policy.from_fact!r} is not a bound fact field",
+                ("review_policy",),
+            )
     _check_template(spec.because, aliases, params, fail)
     refs = referenced_fields(condition)
     return Rule(
@@ -480,10 +501,14 @@ def _check_values(condition: Condition, groups: Mapping[str, GroupSpec], fail: A
             if fname.endswith("groups"):
                 for v in values:
                     if v not in groups:
-                        raise fail(f"unknown country group {v!r} in {pattern.alias}.{fname} "
-                                   f"(defined: {', '.join(sorted(groups))})", ("when", pattern.alias))
+                        raise fail(
+                            f"unknown country group {v!r} in {pattern.alias}.{fname} "
+                            f"(defined: {', '.join(sorted(groups))})",
+                            ("when", pattern.alias),
+                        )
             elif fname in _COUNTRY_FIELDS:
                 for v in values:
                     if v not in _ALPHA2:
-                        raise fail(f"{pattern.alias}.{fname}: {v!r} is not an ISO 3166-1 alpha-2 code",
-                                   ("when", pattern.alias))
+                        raise fail(
+                            f"{pattern.alias}.{fname}: {v!r} is not an ISO 3166-1 alpha-2 code", ("when", pattern.alias)
+                        )

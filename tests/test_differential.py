@@ -1,0 +1,234 @@
+"""Differential test: durable_rules and the pure-Python reference fire exactly the same activations.
+
+Random rules (every operator of the condition language, negations, alternatives, joins of up to three
+patterns including two of one fact type, equality references) meet random facts (missing fields, lists,
+floats that json would print with exponents). Both backends must return identical (rule, bindings) sets.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from compliance.conditions import Condition, ConditionError, parse_condition
+from compliance.engine.backends import DurableBackend, ReferenceBackend
+from compliance.facts import Fact, clean_fields
+
+EXAMPLES = int(os.environ.get("DIFFERENTIAL_EXAMPLES", "500"))
+FACT_SETS_PER_EXAMPLE = 10  # EXAMPLES x FACT_SETS_PER_EXAMPLE transactions: 5,000 by default
+
+# A small vocabulary per fact type so that random tests and random facts actually meet.
+FIELDS: dict[str, dict[str, str]] = {
+    "party": {"id": "text", "country": "text", "roles": "list", "receiving": "bool", "age_days": "number",
+              "control_groups": "list"},
+    "item": {"id": "text", "eccn": "text", "tpp": "number", "advanced": "bool", "dram_bandwidth_gbs": "number"},
+    "transaction": {"id": "text", "destination": "text", "as_of": "date", "value_usd": "number",
+                    "destination_groups": "list"},
+    "lease": {"id": "text", "lessee_id": "text", "share": "number", "advanced": "bool"},
+}
+TEXT = ["CN", "US", "JP", "p1", "p2", "3A090.a"]
+NUMBERS: list[Any] = [0, 1, 2.5, 4800, 4799.5, 1e-05, 2.5e-07, 1e16, 21000]
+DATES = ["2023-11-16", "2023-11-17", "2026-01-15"]
+LIST_VALUES = ["D:5", "Macau", "purchaser", "end_user", "A:5"]
+
+
+def _value(kind: str) -> st.SearchStrategy[Any]:
+    return {
+        "text": st.sampled_from(TEXT),
+        "number": st.sampled_from(NUMBERS),
+        "bool": st.booleans(),
+        "date": st.sampled_from(DATES),
+        "list": st.lists(st.sampled_from(LIST_VALUES), max_size=3, unique=True),
+    }[kind]
+
+
+@st.composite
+def field_test(draw: st.DrawFn, fact_type: str) -> tuple[str, Any]:
+    name = draw(st.sampled_from(sorted(FIELDS[fact_type])))
+    kind = FIELDS[fact_type][name]
+    if kind == "list":
+        op = draw(st.sampled_from(["any", "all", "none", "exists"]))
+        if op == "exists":
+            return name, {"exists": draw(st.booleans())}
+        return name, {op: draw(st.lists(st.sampled_from(LIST_VALUES), min_size=1, max_size=3, unique=True))}
+    ops = ["eq", "ne", "in", "exists", "not_eq", "not_in"]
+    if kind in ("number", "date"):
+        ops += ["lt", "lte", "gt", "gte", "not_lt"]
+    op = draw(st.sampled_from(ops))
+    value = draw(_value(kind))
+    if op == "exists":
+        return name, {"exists": draw(st.booleans())}
+    if op == "in":
+        return name, {"in": draw(st.lists(_value(kind), min_size=1, max_size=3))}
+    if op.startswith("not_"):
+        inner = op[4:]
+        arg = draw(st.lists(_value(kind), min_size=1, max_size=3)) if inner == "in" else value
+        return name, {"not": {inner: arg}}
+    return name, {op: value}
+
+
+@st.composite
+def pattern_body(draw: st.DrawFn, fact_type: str) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for _ in range(draw(st.integers(1, 3))):
+        name, test = draw(field_test(fact_type))
+        body.setdefault(name, test)
+    if draw(st.integers(0, 4)) == 0:
+        alternatives = [dict([draw(field_test(fact_type))]) for _ in range(draw(st.integers(2, 3)))]
+        body["any_of"] = alternatives
+    if draw(st.integers(0, 6)) == 0:
+        body["not"] = dict([draw(field_test(fact_type))])
+    return body
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """What the backends need of a rule: an id, a condition and an origin for error messages."""
+
+    id: str
+    condition: Condition
+    origin: str = "generated:1"
+
+
+@st.composite
+def rule(draw: st.DrawFn, index: int) -> _Rule:
+    types = draw(st.lists(st.sampled_from(sorted(FIELDS)), min_size=1, max_size=3))
+    when: dict[str, Any] = {}
+    for i, fact_type in enumerate(types):
+        alias = f"{fact_type}{i}"
+        body = draw(pattern_body(fact_type))
+        if fact_type == "party" and "lease0" in when and draw(st.booleans()):
+            body["id"] = {"eq": {"ref": "lease0.lessee_id"}}  # an equality join (safe in durable_rules)
+        when[alias] = {"fact": fact_type, **body}
+    try:
+        return _Rule(f"R{index}", parse_condition(when))
+    except ConditionError as exc:  # joins beside alternatives are refused (durable ignores the join there)
+        assert "alternatives" in str(exc)
+        for body in when.values():
+            if isinstance(body.get("id"), dict) and "ref" in str(body["id"]):
+                del body["id"]
+        return _Rule(f"R{index}", parse_condition(when))
+
+
+@st.composite
+def fact_set(draw: st.DrawFn) -> list[Fact]:
+    facts: list[Fact] = []
+    for fact_type, fields in FIELDS.items():
+        for n in range(draw(st.integers(0, 3))):
+            values: dict[str, Any] = {}
+            for name, kind in fields.items():
+                if name == "id":
+                    values["id"] = f"p{n + 1}" if fact_type == "party" else f"{fact_type[0]}{n + 1}"
+                elif draw(st.integers(0, 3)):  # a quarter of fields missing
+                    values[name] = draw(_value(kind))
+            facts.append(Fact(fact_type, values["id"], clean_fields(values)))
+    return facts
+
+
+_counter = iter(range(10**9))
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],  # the failure message prints the whole case
+)
+@given(
+    rules=st.integers(1, 8).flatmap(lambda n: st.tuples(*[rule(i) for i in range(n)])),
+    transactions=st.lists(fact_set(), min_size=FACT_SETS_PER_EXAMPLE, max_size=FACT_SETS_PER_EXAMPLE),
+)
+def test_durable_and_reference_fire_the_same_rules(rules: tuple[_Rule, ...], transactions: list[list[Fact]]) -> None:
+    durable = DurableBackend(rules, f"diff{next(_counter)}")  # type: ignore[arg-type]
+    reference = ReferenceBackend(rules)  # type: ignore[arg-type]
+    for facts in transactions:
+        expected = reference.fire(facts)
+        actual = durable.fire(facts)
+        assert actual == expected, _describe(rules, facts, expected, actual)
+
+
+def _describe(rules: Any, facts: list[Fact], expected: Any, actual: Any) -> str:
+    from compliance.conditions import render_condition
+
+    lines = ["backends disagree"]
+    lines += [f"  {r.id}: {render_condition(r.condition)}" for r in rules]
+    lines += [f"  fact {f.key}: {f.fields}" for f in facts]
+    lines += [f"  reference: {expected}", f"  durable:   {actual}"]
+    return "\n".join(lines)
+
+
+def test_transaction_matching_nothing_does_not_crash() -> None:
+    """Finding 1: deleting a session in which no action ran segfaults; the end sentinel prevents it."""
+    cond = parse_condition({"item": {"tpp": {"gte": 4800}}})
+    backend = DurableBackend([_Rule("R1", cond)], "nothing")  # type: ignore[list-item]
+    for _ in range(50):  # several fresh sessions in a row, each matching nothing
+        assert backend.fire([Fact("party", "p1", {"id": "p1", "country": "US"})]) == []
+        assert backend.fire([]) == []
+
+
+def test_float_exponents_reach_the_engine_intact() -> None:
+    """Finding 4: `1e-05` is rejected by the C parser and silently truncates a batch; we normalise it."""
+    cond = parse_condition({"item": {"tpp": {"lt": 0.001}}})
+    backend = DurableBackend([_Rule("SMALL", cond)], "floats")  # type: ignore[list-item]
+    facts = [Fact("item", f"i{n}", {"id": f"i{n}", "tpp": v}) for n, v in enumerate([1e-05, 1e16, 2.5e-07, 0.5])]
+    fired = backend.fire(facts)
+    assert [a.bindings for a in fired] == [(("item", "item:i0"),), (("item", "item:i2"),)]
+
+
+def test_join_beside_alternatives_is_rejected_at_load() -> None:
+    """Measured here: durable_rules ignores an equality join in a pattern that also has an `$or`."""
+    with pytest.raises(ConditionError, match="alternatives"):
+        parse_condition(
+            {"lease": {"advanced": True}, "party": {"id": {"eq": {"ref": "lease.lessee_id"}}, "country": {"in": ["CN", "MO"]}}}
+        )
+
+
+def test_cross_fact_inequality_is_rejected_at_load() -> None:
+    """Finding 2: a non-equality reference inside $and/$or reads out of bounds; the language refuses it."""
+    from compliance.conditions import ConditionError
+
+    with pytest.raises(ConditionError, match="only equality may reference another fact"):
+        parse_condition({"item": {"tpp": {"gt": 1}}, "lease": {"share": {"lt": {"ref": "item.tpp"}}}})
+
+
+def test_engine_error_poisons_and_rebuilds_the_handle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any engine error fails the evaluation and the next one runs on fresh handles."""
+    from compliance.errors import EngineError
+
+    cond = parse_condition({"item": {"advanced": True}})
+    backend = DurableBackend([_Rule("ADV", cond)], "poison")  # type: ignore[list-item]
+    before = list(backend._handles)
+    real = backend._dre.assert_facts
+
+    def broken(handle: int, payload: str) -> Any:
+        raise RuntimeError("error code: 303")
+
+    monkeypatch.setattr(backend._dre, "assert_facts", broken)
+    with pytest.raises(EngineError, match="303"):
+        backend.fire([Fact("item", "i1", {"id": "i1", "advanced": True})])
+    monkeypatch.setattr(backend._dre, "assert_facts", real)
+    assert backend._handles != before
+    assert [a.rule_id for a in backend.fire([Fact("item", "i1", {"id": "i1", "advanced": True})])] == ["ADV"]
+
+
+def test_truncated_batch_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch whose end sentinel never fires means facts were dropped: an error, not fewer findings."""
+    from compliance.engine import backends
+    from compliance.errors import EngineError
+
+    cond = parse_condition({"item": {"advanced": True}})
+    backend = DurableBackend([_Rule("ADV", cond)], "truncated")  # type: ignore[list-item]
+    real = backends.encode_facts
+
+    def drop_sentinel(facts: list[Fact], sid: str) -> str:
+        text = real(facts, sid)
+        return text[: text.rindex(",")] + "]"
+
+    monkeypatch.setattr(backends, "encode_facts", drop_sentinel)
+    with pytest.raises(EngineError, match="end sentinel"):
+        backend.fire([Fact("item", "i1", {"id": "i1", "advanced": True})])
