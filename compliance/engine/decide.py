@@ -28,7 +28,9 @@ class Decision:
     suppressed: list[Finding]
 
 
-def decide(ruleset: Ruleset, activations: Sequence[Activation], facts: Mapping[str, Fact], as_of: dt.date) -> Decision:
+def decide(
+    ruleset: Ruleset, activations: Sequence[Activation], facts: Mapping[str, Fact], as_of: dt.date
+) -> Decision:
     live = [a for a in activations if ruleset.has_rule(a.rule_id) and ruleset.rule(a.rule_id).in_force(as_of)]
     suppressed_by: dict[Activation, Activation] = {}
     for winner in live:
@@ -39,8 +41,8 @@ def decide(ruleset: Ruleset, activations: Sequence[Activation], facts: Mapping[s
                     continue
                 if _same_facts(winner, loser) and _holds(qualifier, loser, facts):
                     suppressed_by[loser] = winner
-    findings = [_finding(ruleset, a, facts, None) for a in live if a not in suppressed_by]
-    suppressed = [_finding(ruleset, a, facts, suppressed_by[a]) for a in live if a in suppressed_by]
+    findings = [_finding(ruleset, a, facts, None, as_of) for a in live if a not in suppressed_by]
+    suppressed = [_finding(ruleset, a, facts, suppressed_by[a], as_of) for a in live if a in suppressed_by]
     return Decision(sorted(findings, key=_order), sorted(suppressed, key=_order))
 
 
@@ -70,7 +72,9 @@ def _holds(qualifier: Condition | None, activation: Activation, facts: Mapping[s
     return True
 
 
-def _finding(ruleset: Ruleset, act: Activation, facts: Mapping[str, Fact], by: Activation | None) -> Finding:
+def _finding(
+    ruleset: Ruleset, act: Activation, facts: Mapping[str, Fact], by: Activation | None, as_of: dt.date
+) -> Finding:
     rule = ruleset.rule(act.rule_id)
     bound = _bound(act, facts)
     bound_facts = [_bind(alias, fact, rule) for alias, fact in sorted(bound.items())]
@@ -78,6 +82,10 @@ def _finding(ruleset: Ruleset, act: Activation, facts: Mapping[str, Fact], by: A
     unconfirmed = rule.spec.confidence == "unconfirmed"
     if unconfirmed:
         notes.append(f"the rule's source is unconfirmed{': ' + rule.spec.note if rule.spec.note else ''}")
+    period = rule.period_at(as_of)
+    if period is not None and period.confidence == "unconfirmed":
+        unconfirmed = True
+        notes.append(f"in force {period.render()}, dates unconfirmed{': ' + period.note if period.note else ''}")
     for name in rule.parameters_used:
         param = ruleset.parameters[name]
         if param.confidence == "unconfirmed":

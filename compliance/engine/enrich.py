@@ -521,5 +521,33 @@ def _more_restrictive(new: ReviewPolicy | None, old: ReviewPolicy | None) -> boo
     return new is not None and new.restrictiveness > old.restrictiveness
 
 
+_CLASSIFICATION_KEYS: dict[str, tuple[str, ...]] = {
+    "tpp": ("catalogue_id", "tpp"),
+    "performance_density": ("catalogue_id", "tpp", "performance_density"),
+    "dram_bandwidth_gbs": ("catalogue_id", "dram_bandwidth_gbs"),
+    "nac_eligible": ("nac_eligible",),
+    "total_tpp": ("tpp", "total_tpp"),
+    "eccn_2022": ("catalogue_id", "tpp", "eccn_2022"),
+    "eccn": ("catalogue_id", "tpp", "performance_density", "paragraph", "eccn"),
+}
+
+
+def _classification_provenance(c: Classification) -> dict[str, list[ProvNote]]:
+    """Give each item field only the classification steps it depends on, so a doubt about one figure
+    (say, interconnect for the 2022 test) does not mark unrelated findings unconfirmed."""
+    out: dict[str, list[ProvNote]] = {}
+    for field_name, keys in _CLASSIFICATION_KEYS.items():
+        notes: list[ProvNote] = []
+        for p in c.provenance:
+            is_2022 = p.detail.startswith("Oct 2022")
+            if field_name == "eccn_2022" and is_2022:
+                notes.append(p)
+            elif any(k in p.data for k in keys) or (field_name == "eccn" and not p.data and not is_2022):
+                notes.append(p)
+        out[field_name] = notes
+    out["computed_eccn"] = out["advanced"] = out["eccn"]
+    return out
+
+
 def fact_index(facts: Sequence[Fact]) -> dict[str, Fact]:
     return {f.key: f for f in facts}

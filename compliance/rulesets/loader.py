@@ -36,6 +36,7 @@ from compliance.rulesets.schema import (
     IncludeFile,
     OverrideSpec,
     ParameterSpec,
+    Period,
     PolicyFromFact,
     RulesetFile,
     RuleSpec,
@@ -88,6 +89,9 @@ class Rule:
 
     def in_force(self, day: dt.date) -> bool:
         return any(p.contains(day) for p in self.spec.periods())
+
+    def period_at(self, day: dt.date) -> Period | None:
+        return next((p for p in self.spec.periods() if p.contains(day)), None)
 
 
 @dataclass(frozen=True)
@@ -331,6 +335,19 @@ def _finish(draft: _Draft, overlays: tuple[OverlayInfo, ...]) -> Ruleset:
             if target == rule.id:
                 file, _, line = rule.origin.rpartition(":")
                 raise RulesetError(f"rule {rule.id} overrides itself", file, int(line))
+        for target, qualifier in rule.overrides:
+            if qualifier is None:
+                continue
+            target_aliases = by_id[target].condition.aliases()
+            for alias, fact_type in qualifier.aliases().items():
+                if target_aliases.get(alias) != fact_type:
+                    file, _, line = rule.origin.rpartition(":")
+                    raise RulesetError(
+                        f"rule {rule.id}: overrides {target} when {alias} ({fact_type}), but {target} binds "
+                        f"{', '.join(f'{a} ({t})' for a, t in target_aliases.items())}",
+                        file,
+                        int(line),
+                    )
     assert draft.screening is not None and draft.max_list_age_days is not None
     base = draft.base
     canonical = {

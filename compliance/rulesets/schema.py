@@ -39,6 +39,9 @@ class Period(_Spec):
     start: dt.date | None = Field(default=None, alias="from")
     end: dt.date | None = Field(default=None, alias="to")
     """Inclusive last day."""
+    confidence: Confidence = "confirmed"
+    """Whether this period's dates are confirmed (e.g. a scheduled return date that may be extended)."""
+    note: str | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Period:
