@@ -22,6 +22,7 @@ negation, so ``not: {eq: X}`` is true when the field is missing. Lists are never
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
@@ -559,18 +560,21 @@ def _contains(name: str, test: Contains) -> dict[str, Any]:
     return {"$and": [{"$iany": {name: {"$i": v}}} for v in test.values]}
 
 
-def count_alpha_tests(pattern: Pattern) -> int:
-    """Distinct tests a fact of this type may have to pass (for the 64-test fan-out limit, finding 3)."""
-    return 1 + _count(to_nnf(pattern.test))
+def alpha_tests(pattern: Pattern) -> set[str]:
+    """The distinct alpha tests a fact of this type meets in this pattern (finding 3: at most 64 may match
+    one message). Identical tests in different rules share one alpha node, so they are counted once."""
+    out = {json.dumps({"t": pattern.fact_type})}
+    _collect(to_nnf(pattern.test), out)
+    return out
 
 
-def _count(test: Test) -> int:
+def _collect(test: Test, out: set[str]) -> None:
     if isinstance(test, AllOf | AnyOf):
-        return sum(_count(t) for t in test.tests)
-    if isinstance(test, Not):
-        return _count(test.test)
-    if isinstance(test, OneOf):
-        return len(test.values)
-    if isinstance(test, Contains):
-        return len(test.values)
-    return 1
+        for t in test.tests:
+            _collect(t, out)
+    elif isinstance(test, OneOf):
+        out.update(json.dumps({_dn(test.field): v}) for v in test.values)
+    elif isinstance(test, Contains) and test.mode == "any":
+        out.update(json.dumps({"$iany": {_dn(test.field): v}}) for v in test.values)
+    else:
+        out.add(json.dumps(_compile(test), sort_keys=True))

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Mapping
 from functools import lru_cache
 
-from compliance.model import Provenance
+from compliance.facts import ProvNote
 from compliance.rulesets.schema import GroupMember, GroupSpec
 
 
@@ -26,6 +26,7 @@ class CountryGroups:
                 index.setdefault(member.country, []).append((name, member))
         self._index = index
         self.groups_of = lru_cache(maxsize=4096)(self._groups_of)
+        self.provenance = lru_cache(maxsize=4096)(self._provenance)
 
     def _groups_of(self, country: str, day: dt.date) -> Mapping[str, GroupMember]:
         out: dict[str, GroupMember] = {}
@@ -34,14 +35,11 @@ class CountryGroups:
                 out[name] = member
         return out
 
-    def provenance(self, group: str, member: GroupMember) -> Provenance:
+    def _provenance(self, group: str, member: GroupMember) -> ProvNote:
+        """Why a country is in a group: the table row, its dates, source and confidence (cached)."""
         spec = self._groups[group]
         since = f" from {member.start}" if member.start else ""
         until = f" to {member.end}" if member.end else ""
         note = f" ({member.note})" if member.note else ""
-        return Provenance(
-            source="table",
-            detail=f"{member.country} is in {group}{since}{until}{note}",
-            reference="; ".join(p for p in (member.source, spec.citation) if p),
-            confidence=member.confidence,
-        )
+        reference = "; ".join(p for p in (member.source, spec.citation) if p)
+        return ("table", f"{member.country} is in {group}{since}{until}{note}", reference, member.confidence)

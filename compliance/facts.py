@@ -196,20 +196,24 @@ def clean_fields(values: dict[str, Any]) -> dict[str, FieldValue]:
     """Drop None and empty lists; convert dates to ISO text; reject NaN/inf (the C parser can't take them)."""
     out: dict[str, FieldValue] = {}
     for name, value in values.items():
-        if value is None or (isinstance(value, list) and not value):
+        kind = type(value)
+        if value is None:
             continue
-        if isinstance(value, dt.date):
-            out[name] = value.isoformat()
-        elif isinstance(value, float):
+        if kind is str or kind is bool or kind is int:
+            out[name] = value
+        elif kind is float:
             if not math.isfinite(value):
                 raise ValueError(f"field {name}: {value!r} is not a finite number")
             out[name] = int(value) if value.is_integer() and abs(value) < 2**53 else value
-        elif isinstance(value, list):
-            out[name] = sorted({str(v) for v in value})
-        elif isinstance(value, str | int | bool):
-            out[name] = value
+        elif kind is list:
+            if value:
+                out[name] = sorted({str(v) for v in value})
         elif isinstance(value, Enum):
             out[name] = str(value.value)
+        elif isinstance(value, dt.date):
+            out[name] = value.isoformat()
+        elif isinstance(value, str | int):
+            out[name] = value
         else:
             raise TypeError(f"field {name}: unsupported fact value {type(value).__name__}")
     return out

@@ -28,9 +28,7 @@ class Decision:
     suppressed: list[Finding]
 
 
-def decide(
-    ruleset: Ruleset, activations: Sequence[Activation], facts: Mapping[str, Fact], as_of: dt.date
-) -> Decision:
+def decide(ruleset: Ruleset, activations: Sequence[Activation], facts: Mapping[str, Fact], as_of: dt.date) -> Decision:
     live = [a for a in activations if ruleset.has_rule(a.rule_id) and ruleset.rule(a.rule_id).in_force(as_of)]
     suppressed_by: dict[Activation, Activation] = {}
     for winner in live:
@@ -100,7 +98,8 @@ def _finding(
     policy = _policy(rule, bound)
     if by is not None:
         notes.insert(0, f"overridden by {by.rule_id} ({ruleset.rule(by.rule_id).spec.title})")
-    return Finding(
+    # model_construct: every value here comes from the validated ruleset and the engine's own facts.
+    return Finding.model_construct(
         rule_id=rule.id,
         title=rule.spec.title,
         outcome=rule.spec.outcome,
@@ -128,47 +127,24 @@ def _policy(rule: Rule, bound: Mapping[str, Fact]) -> ReviewPolicy | None:
 
 
 def _bind(alias: str, fact: Fact, rule: Rule) -> BoundFact:
-    names = sorted(rule.referenced.get(alias, frozenset()) | _template_fields(rule, alias) | {"id"})
+    names = rule.reported.get(alias, ("id",))
     fields = {n: fact.fields[n] for n in names if n in fact.fields}
     provenance: list[Provenance] = []
-    seen: set[str] = set()
+    seen: set[int] = set()
     for n in names:
         notes: list[ProvNote] = list(fact.provenance.get(n, ()))
         groups = fact.group_provenance.get(n)
         if groups:
-            tested = _values_tested(rule, alias, n)
+            tested = rule.tested_values.get((alias, n))
             notes.extend(p for g, p in sorted(groups.items()) if not tested or g in tested)
         for note in notes:
             prov = to_provenance(note)
-            key = prov.source + prov.detail
-            if key not in seen:
-                seen.add(key)
+            if id(prov) not in seen:
+                seen.add(id(prov))
                 provenance.append(prov)
-    return BoundFact(
+    return BoundFact.model_construct(
         alias=alias, type=fact.type, id=str(fact.fields.get("id", fact.id)), fields=fields, provenance=provenance
     )
-
-
-def _template_fields(rule: Rule, alias: str) -> set[str]:
-    out: set[str] = set()
-    for _, name, _, _ in string.Formatter().parse(rule.spec.because):
-        if name and name.startswith(alias + "."):
-            out.add(name.partition(".")[2])
-    return out
-
-
-def _values_tested(rule: Rule, alias: str, field_name: str) -> set[str]:
-    """The group names a rule's tests mention for a field: only those memberships are cited."""
-    from compliance.rulesets.loader import _leaves
-
-    out: set[str] = set()
-    for pattern in rule.condition.patterns:
-        if pattern.alias != alias:
-            continue
-        for leaf in _leaves(pattern.test):
-            if getattr(leaf, "field", None) == field_name:
-                out.update(str(v) for v in getattr(leaf, "values", ()))
-    return out
 
 
 class _Values(dict[str, Any]):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Protocol
 
 from compliance.classify import declared_eccn_conflict, is_determinate
@@ -27,6 +28,11 @@ MILITARY_END_USES = frozenset({"military", "military_intelligence", "intelligenc
 def to_provenance(note: ProvNote) -> Provenance:
     if isinstance(note, Provenance):
         return note
+    return _tuple_provenance(note)
+
+
+@lru_cache(maxsize=65_536)
+def _tuple_provenance(note: tuple[str, str, str | None, str]) -> Provenance:
     source, detail, reference, confidence = note
     return Provenance(
         source=source,
@@ -66,6 +72,38 @@ class Enricher:
     classifier: ItemClassifier
     screener: PartyScreener | None
     resolve_ownership: OwnershipResolver | None
+    screening_cache_size: int = 65_536
+
+    def __post_init__(self) -> None:
+        # Counterparties recur across transactions; screening is a pure function of the screened fields,
+        # the as-of date and the threshold, so its result is cached (thread-safe LRU, bounded).
+        object.__setattr__(self, "_screen_cached", lru_cache(maxsize=self.screening_cache_size)(self._screen_key))
+
+    def _screen_key(
+        self,
+        party_id: str,
+        name: str,
+        aliases: tuple[str, ...],
+        country: str,
+        address: str | None,
+        as_of: dt.date,
+        threshold: float,
+    ) -> tuple[ScreeningHit, ...]:
+        assert self.screener is not None
+        # Accepted-match decisions bind to the party id and these screened fields, so both are the key.
+        probe = Party(
+            id=party_id, name=name, aliases=list(aliases), roles=[Role.purchaser], country=country, address=address
+        )
+        return tuple(self.screener.screen(probe, as_of=as_of, review_threshold=threshold))
+
+    def screen_party(self, party: Party, as_of: dt.date) -> list[ScreeningHit]:
+        """Hits for a party, from the cache when its screened fields were seen before on that date."""
+        threshold = self.ruleset.screening.review_threshold
+        return list(
+            self._screen_cached(  # type: ignore[attr-defined]
+                party.id, party.name, tuple(party.aliases), party.country, party.address, as_of, threshold
+            )
+        )
 
     # -- country groups ------------------------------------------------------------------------
 
@@ -101,7 +139,7 @@ class Enricher:
         settings = self.ruleset.screening
         listed: dict[str, ReviewPolicy | None] = {}
         for party in txn.parties:
-            for hit in self.screener.screen(party, as_of=as_of, review_threshold=settings.review_threshold):
+            for hit in self.screen_party(party, as_of):
                 if hit.suppressed_by is not None:
                     ev.suppressed_hits.append(hit)
                     continue
@@ -540,9 +578,11 @@ def _classification_provenance(c: Classification) -> dict[str, list[ProvNote]]:
         notes: list[ProvNote] = []
         for p in c.provenance:
             is_2022 = p.detail.startswith("Oct 2022")
-            if field_name == "eccn_2022" and is_2022:
-                notes.append(p)
-            elif any(k in p.data for k in keys) or (field_name == "eccn" and not p.data and not is_2022):
+            if (
+                (field_name == "eccn_2022" and is_2022)
+                or any(k in p.data for k in keys)
+                or (field_name == "eccn" and not p.data and not is_2022)
+            ):
                 notes.append(p)
         out[field_name] = notes
     out["computed_eccn"] = out["advanced"] = out["eccn"]

@@ -82,6 +82,10 @@ class Rule:
     overrides: tuple[tuple[str, Condition | None], ...]
     referenced: Mapping[str, frozenset[str]]
     parameters_used: tuple[str, ...]
+    reported: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per alias, the fields a finding reports: those tested, those its `because` names, and `id`."""
+    tested_values: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    """Per (alias, field), the values the rule's tests name (e.g. the groups a `*_groups` test lists)."""
 
     @property
     def id(self) -> str:
@@ -462,6 +466,18 @@ def _build_rule(
             )
     _check_template(spec.because, aliases, params, fail)
     refs = referenced_fields(condition)
+    template: dict[str, set[str]] = {}
+    for _, name, _, _ in string.Formatter().parse(spec.because):
+        if name and "." in name:
+            alias, _, fname = name.partition(".")
+            template.setdefault(alias, set()).add(fname)
+    reported = {alias: tuple(sorted(refs.get(alias, set()) | template.get(alias, set()) | {"id"})) for alias in aliases}
+    tested: dict[tuple[str, str], set[str]] = {}
+    for pattern in condition.patterns:
+        for leaf in _leaves(pattern.test):
+            values = getattr(leaf, "values", None)
+            if values is not None:
+                tested.setdefault((pattern.alias, leaf.field), set()).update(str(v) for v in values)  # type: ignore[union-attr]
     return Rule(
         spec=spec,
         condition=condition,
@@ -471,6 +487,8 @@ def _build_rule(
         overrides=tuple(override_conds),
         referenced={a: frozenset(f) for a, f in refs.items()},
         parameters_used=tuple(dict.fromkeys(used_params)),
+        reported=reported,
+        tested_values={k: frozenset(v) for k, v in tested.items()},
     )
 
 

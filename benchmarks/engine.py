@@ -1,0 +1,204 @@
+"""Engine throughput and latency: durable backend vs reference backend vs the raw durable_rules floor.
+
+A 50-rule ruleset (the us-ear baseline, three scenario overlays, and a benchmark overlay of realistic
+variants), realistic transactions (4 parties, 2 items, drawn from a pool of recurring counterparties),
+measured side by side in one run:
+
+- ``durable``:   ``Engine.evaluate`` end to end (validate-free: transactions are already models; enrich with
+                 classification, screening against the embedded list, country groups; fire; decide; build the
+                 Determination);
+- ``python``:    the same with the pure-Python reference backend;
+- ``raw_floor``: durable_rules alone on the same facts: JSON encode + assert + drain + delete, no enrichment
+                 and no decision (what the notes call pattern (a) with rule names sliced).
+
+Usage: ``python benchmarks/engine.py [--n 5000]``; writes benchmarks/results/engine.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from compliance import Engine, Transaction, load_ruleset  # noqa: E402
+from compliance.engine.backends import SENTINEL_RULE, compile_rules, encode_facts  # noqa: E402
+
+OVERLAYS = ["ai-diffusion-2025", "iaas-kyc-2024", "chip-security-act"]
+COUNTRIES = ["US", "JP", "DE", "SG", "MY", "IN", "AE", "SA", "KR", "TW", "GB", "NL", "ID", "VN", "BR", "CN", "HK"]
+GROUP_RULES = [("D:1", "D1"), ("D:4", "D4"), ("A:5", "A5"), ("A:6", "A6"), ("E:1", "E1"), ("E:2", "E2")]
+MODELS = ["H100 SXM", "H200 SXM", "B200", "A100", "L40S", "RTX 4090", "H20", "MI300X", "TPU v6e", "Gaudi 3"]
+LISTED = ["Huawei Technologies Co., Ltd.", "Inspur Group Co., Ltd.", "Sugon", "Biren Technology", "Zhipu AI"]
+
+
+def benchmark_overlay(path: Path) -> None:
+    """Twelve more realistic rules (per-group monitoring and value thresholds) to reach 50 in all."""
+    rules = []
+    for group, tag in GROUP_RULES:
+        rules.append({
+            "id": f"BENCH-DEST-{tag}", "title": f"Advanced item to {group} (monitoring)", "citations": ["benchmark"],
+            "effective": {}, "outcome": "review",
+            "when": {"transaction": {"destination_groups": {"any": [group]}}, "item": {"advanced": True}},
+            "because": "{item.model} to {transaction.destination}",
+        })
+        rules.append({
+            "id": f"BENCH-PARTY-{tag}", "title": f"Receiving party located in {group} buys > 1,000 units",
+            "citations": ["benchmark"], "effective": {"from": "2024-01-01"}, "outcome": "review",
+            "when": {"party": {"receiving": True, "country_groups": {"any": [group]}},
+                     "item": {"quantity": {"gt": 1000}}},
+            "because": "{party.name} buys {item.quantity}",
+        })
+    doc = {"id": "bench", "version": "0.0.1", "title": "Benchmark rules", "status": "draft", "extends": "us-ear",
+           "sources": [{"id": "bench", "title": "synthetic"}], "rules": rules}
+    path.write_text(json.dumps(doc), encoding="utf-8")  # JSON is YAML
+
+
+def make_transactions(n: int, seed: int = 7) -> list[Transaction]:
+    rng = random.Random(seed)
+    pool = []
+    for i in range(300):  # recurring counterparties, some of them listed
+        name = rng.choice(LISTED) if i % 37 == 0 else f"Counterparty {i} {'Co., Ltd.' if i % 2 else 'GmbH'}"
+        pool.append((f"cp{i}", name, rng.choice(COUNTRIES)))
+    out = []
+    start = dt.date(2025, 1, 1)
+    for k in range(n):
+        chosen = rng.sample(pool, 4)
+        roles = [["exporter"], ["purchaser"], ["ultimate_consignee", "end_user"], ["forwarder"]]
+        parties = [
+            {"id": pid, "name": name, "roles": r, "country": "US" if r == ["exporter"] else country}
+            for (pid, name, country), r in zip(chosen, roles, strict=True)
+        ]
+        items = [{"id": f"i{j}", "model": rng.choice(MODELS), "quantity": rng.choice([8, 64, 512, 2048])}
+                 for j in range(2)]
+        out.append(Transaction.model_validate({
+            "id": f"B{k}", "date": (start + dt.timedelta(days=rng.randrange(600))).isoformat(), "kind": "sale",
+            "export_from": "US", "destination": parties[2]["country"], "parties": parties, "items": items,
+            "value": {"amount": rng.choice([50_000, 2_000_000, 40_000_000]), "currency": "USD"},
+            "flags": {"end_use_statement": rng.random() > 0.1, "payment": "wire"},
+        }))
+    return out
+
+
+def stats(latencies_ns: list[int], wall_s: float) -> dict[str, float]:
+    lat = sorted(latencies_ns)
+    return {
+        "evaluations": len(lat),
+        "per_second": round(len(lat) / wall_s, 1),
+        "median_us": round(statistics.median(lat) / 1000, 1),
+        "p99_us": round(lat[int(len(lat) * 0.99) - 1] / 1000, 1),
+        "mean_us": round(statistics.fmean(lat) / 1000, 1),
+    }
+
+
+def time_engine(engine: Engine, txns: list[Transaction]) -> dict[str, float]:
+    for t in txns[:500]:
+        engine.evaluate(t)
+    gc.collect()
+    lat: list[int] = []
+    start = time.perf_counter()
+    for t in txns:
+        s = time.perf_counter_ns()
+        engine.evaluate(t)
+        lat.append(time.perf_counter_ns() - s)
+    return stats(lat, time.perf_counter() - start)
+
+
+def time_raw_floor(engine: Engine, txns: list[Transaction]) -> dict[str, float]:
+    import durable_rules_engine as dre
+
+    shards = compile_rules(engine.ruleset.rules)
+    handles = [dre.create_ruleset(f"raw-floor-{i}", json.dumps(shard)) for i, shard in enumerate(shards)]
+    fact_sets = [engine.fire(t)[0].facts for t in txns]
+    counter = iter(range(10**9))
+
+    def once(facts: Any) -> int:
+        sid = f"r{next(counter)}"
+        payload = encode_facts(facts, sid)
+        fired = 0
+        for h in handles:
+            _, state = dre.assert_facts(h, payload)
+            res = dre.start_action_for_state(h, state)
+            msg = res[1] if res else None
+            while msg:
+                fired += msg[2 : msg.index('"', 2)] != SENTINEL_RULE
+                msg = dre.complete_and_start_action(h, state)
+            dre.delete_state(h, sid)
+        return fired
+
+    for facts in fact_sets[:500]:
+        once(facts)
+    gc.collect()
+    lat: list[int] = []
+    start = time.perf_counter()
+    for facts in fact_sets:
+        s = time.perf_counter_ns()
+        once(facts)
+        lat.append(time.perf_counter_ns() - s)
+    return stats(lat, time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=5000, help="measured evaluations per backend")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        overlay = Path(tmp) / "bench.yaml"
+        benchmark_overlay(overlay)
+        ruleset = load_ruleset("us-ear", [*OVERLAYS, overlay])
+        txns = make_transactions(args.n)
+        durable = Engine(ruleset, backend="durable", **_screening())
+        python = Engine(ruleset, backend="python", **_screening())
+        results = {
+            "durable": time_engine(durable, txns),
+            "python": time_engine(python, txns),
+            "raw_floor": time_raw_floor(durable, txns),
+        }
+    findings = [len(durable.evaluate(t).findings) for t in txns[:1000]]
+    summary = {
+        "benchmark": "engine",
+        "date": dt.date.today().isoformat(),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "ruleset": {"label": ruleset.label, "rules": len(ruleset.rules), "sha256": ruleset.sha256,
+                    "durable_shards": len(compile_rules(ruleset.rules))},
+        "transactions": {"count": len(txns), "parties": 4, "items": 2, "counterparty_pool": 300,
+                         "mean_findings": round(statistics.fmean(findings), 2)},
+        "results": results,
+        "ratios": {
+            "durable_vs_raw_floor_throughput": round(results["durable"]["per_second"]
+                                                     / results["raw_floor"]["per_second"], 3),
+            "durable_vs_python_throughput": round(results["durable"]["per_second"]
+                                                  / results["python"]["per_second"], 3),
+        },
+        "targets": {"median_evaluate_us_below": 200, "pipeline_vs_raw_floor_at_least": 0.5},
+    }
+    summary["targets_met"] = {
+        "median_evaluate_us": results["durable"]["median_us"] < 200,
+        "pipeline_vs_raw_floor": summary["ratios"]["durable_vs_raw_floor_throughput"] >= 0.5,
+    }
+    out = ROOT / "benchmarks" / "results" / "engine.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(summary, indent=2))
+
+
+def _screening() -> dict[str, Any]:
+    from compliance.screening import Screener
+    from compliance.screening.ownership import resolve_listed_ownership
+
+    return {"screener": Screener.default(), "ownership": resolve_listed_ownership}
+
+
+if __name__ == "__main__":
+    main()
