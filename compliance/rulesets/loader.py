@@ -324,8 +324,25 @@ def _apply_overlay(draft: _Draft, overlay: RulesetFile, raw: Any, path: Path) ->
     _absorb(draft, overlay, raw, path, overlay.id, adding_only=True)
 
 
+IMPLICIT_PARAMETERS = ("max_list_age_days",)
+"""Ruleset settings rules can read as parameters (one source of truth: the setting itself)."""
+
+
 def _finish(draft: _Draft, overlays: tuple[OverlayInfo, ...]) -> Ruleset:
+    for name in IMPLICIT_PARAMETERS:
+        if name in draft.parameters:
+            file, _, line = draft.parameters[name][1].rpartition(":")
+            raise RulesetError(f"parameter {name!r} is the ruleset setting of that name; set it there", file,
+                               int(line))
     params = {k: v for k, (v, _) in draft.parameters.items()}
+    assert draft.max_list_age_days is not None
+    params["max_list_age_days"] = ParameterSpec(
+        value=draft.max_list_age_days,
+        unit="days",
+        title="Oldest acceptable list snapshot before the as-of date (ruleset setting)",
+        source=f"ruleset setting max_list_age_days of {draft.base.id}"
+        + (" as set by overlays" if overlays else ""),
+    )
     groups = {k: v for k, (v, _) in draft.groups.items()}
     rules: list[Rule] = []
     for spec, origin, owner, raw_rule in draft.rules.values():
