@@ -68,13 +68,33 @@ def _record(raw: Any, source: str, line: int) -> Record:
         return Record(source, line, None, exc, raw_id)
 
 
-def _decode(text: str, source: str, line: int) -> Any:
+def _decode(text: str, source: str, line: int, *, single_line: bool = False) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"invalid JSON: {exc.msg} (column {exc.colno})", source, line + exc.lineno - 1) from None
+        # A JSONL record is one line: its trailing newline must not push the error onto the next line.
+        where = line if single_line else line + exc.lineno - 1
+        raise InputError(f"invalid JSON: {exc.msg} (column {exc.colno})", source, where) from None
     except RecursionError:
         raise InputError("JSON nested too deeply", source, line) from None
+
+
+def record_from_line(raw_line: bytes, source: str, number: int) -> Record:
+    """One JSONL line (bytes, as read) as a located Record: size, UTF-8, JSON and schema checked."""
+    if len(raw_line) > MAX_RECORD_BYTES:
+        return Record(source, number, None, InputError(f"record larger than {MAX_RECORD_BYTES} bytes", source, number))
+    try:
+        text = raw_line.decode("utf-8")
+        return record_from_object(_decode(text, source, number, single_line=True), source, number)
+    except UnicodeDecodeError:
+        return Record(source, number, None, InputError("line is not valid UTF-8", source, number))
+    except InputError as exc:
+        return Record(source, number, None, exc)
+
+
+def record_from_object(raw: Any, source: str, line: int) -> Record:
+    """A decoded JSON value as a located Record (validated, or the reason it is not a Transaction)."""
+    return _record(raw, source, line)
 
 
 def iter_jsonl(path: Path) -> Iterator[Record]:
@@ -83,17 +103,7 @@ def iter_jsonl(path: Path) -> Iterator[Record]:
         for number, raw_line in enumerate(handle, start=1):
             if not raw_line.strip():
                 continue
-            if len(raw_line) > MAX_RECORD_BYTES:
-                yield Record(source, number, None, InputError(f"record larger than {MAX_RECORD_BYTES} bytes",
-                                                              source, number))
-                continue
-            try:
-                text = raw_line.decode("utf-8")
-                yield _record(_decode(text, source, number), source, number)
-            except UnicodeDecodeError:
-                yield Record(source, number, None, InputError("line is not valid UTF-8", source, number))
-            except InputError as exc:
-                yield Record(source, number, None, exc)
+            yield record_from_line(raw_line, source, number)
 
 
 def iter_json(path: Path) -> Iterator[Record]:

@@ -1,0 +1,264 @@
+"""Batch inputs: JSONL, JSON, flat-layout CSV and Parquet files as a sequence of raw records.
+
+Reading is split in two so the main process stays cheap: `read_inputs` only frames the input (a JSONL
+line, a JSON object, a CSV transaction's rows) into picklable `RawRecord`s; `parse` (run in the worker
+processes) decodes, assembles and validates one of them into a located `compliance.records.Record`.
+Every raw record becomes exactly one output record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from compliance.batch.layout import (
+    ColumnMapping,
+    GroupedTransaction,
+    Header,
+    MappingError,
+    SideRows,
+    SourceRow,
+    assemble,
+    group_rows,
+    locate,
+    read_csv_rows,
+    read_side_file,
+    row_values,
+)
+from compliance.errors import InputError
+from compliance.model import Transaction
+from compliance.records import Record, record_from_line, record_from_object
+
+INPUT_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One input record before parsing: its position, where it is, and its unparsed payload.
+
+    ``payload`` is the bytes of a JSONL line, a decoded JSON value, a CSV/Parquet transaction's rows, or
+    the InputError that stopped the reader from framing it.
+    """
+
+    index: int
+    source: str
+    line: int
+    payload: bytes | GroupedTransaction | InputError | SourceRow | Any
+    lines: str = ""
+
+    @property
+    def location(self) -> str:
+        return f"{self.source}:{self.lines or self.line}"
+
+
+@dataclass(frozen=True)
+class InputSet:
+    """All raw records of a batch, in input order, and what was read."""
+
+    records: list[RawRecord]
+    files: list[Path]
+    rows_read: int
+    ignored_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def input_files(paths: Sequence[Path]) -> list[Path]:
+    """Files to read: the paths given, with directories expanded to their input files, sorted."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in INPUT_SUFFIXES and p.is_file())
+            if not found:
+                raise InputError("no .json, .jsonl, .csv or .parquet files in directory", str(path))
+            files.extend(found)
+        elif not path.exists():
+            raise InputError("no such file", str(path))
+        else:
+            files.append(path)
+    return files
+
+
+def read_inputs(paths: Sequence[Path], mapping: ColumnMapping | None = None) -> InputSet:
+    """Frame every input record of the files (in order) as a RawRecord; side files are attached."""
+    mapping = mapping or ColumnMapping()
+    side = {kind: read_side_file(kind, path, mapping) for kind, path in mapping.side_files.items()}
+    files = input_files(paths)
+    records: list[RawRecord] = []
+    rows_read = 0
+    ignored: dict[str, tuple[str, ...]] = {}
+    for path in files:
+        if path.suffix == ".jsonl":
+            rows_read += _frame_jsonl(path, records)
+        elif path.suffix == ".csv":
+            csv_rows = list(read_csv_rows(path, mapping))
+            rows_read += len(csv_rows)
+            _frame_grouped(group_rows(csv_rows, str(path)), str(path), side, records)
+        elif path.suffix == ".parquet":
+            rows, header = _parquet_rows(path, mapping)
+            rows_read += len(rows)
+            ignored[str(path)] = header.ignored
+            _frame_grouped(group_rows(rows, str(path)), str(path), side, records)
+        else:
+            rows_read += _frame_json(path, records)
+        if path.suffix == ".csv":
+            ignored[str(path)] = _csv_ignored(path, mapping)
+    return InputSet(records, files, rows_read, {k: v for k, v in ignored.items() if v})
+
+
+def _csv_ignored(path: Path, mapping: ColumnMapping) -> tuple[str, ...]:
+    import csv
+
+    with path.open("r", encoding=mapping.encoding, newline="") as handle:
+        try:
+            names = next(csv.reader(handle, delimiter=mapping.delimiter))
+        except (StopIteration, csv.Error, UnicodeDecodeError):
+            return ()
+    return Header.resolve(names, mapping, str(path)).ignored
+
+
+def _frame_jsonl(path: Path, out: list[RawRecord]) -> int:
+    source = str(path)
+    count = 0
+    with path.open("rb") as handle:
+        for number, raw_line in enumerate(handle, start=1):
+            if not raw_line.strip():
+                continue
+            count += 1
+            out.append(RawRecord(len(out), source, number, raw_line))
+    return count
+
+
+def _frame_json(path: Path, out: list[RawRecord]) -> int:
+    source = str(path)
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        out.append(RawRecord(len(out), source, 1, InputError("file is not valid UTF-8", source, 1)))
+        return 1
+    except json.JSONDecodeError as exc:
+        out.append(RawRecord(len(out), source, exc.lineno, InputError(f"invalid JSON: {exc.msg}", source, exc.lineno)))
+        return 1
+    except RecursionError:
+        out.append(RawRecord(len(out), source, 1, InputError("JSON nested too deeply", source, 1)))
+        return 1
+    if isinstance(data, list):
+        for i, element in enumerate(data, start=1):
+            out.append(RawRecord(len(out), f"{source}[{i}]", 1, _Decoded(element)))
+        return len(data)
+    out.append(RawRecord(len(out), source, 1, _Decoded(data)))
+    return 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    """An already decoded JSON value (from a .json file or a DataFrame column)."""
+
+    value: Any
+
+
+def _frame_grouped(
+    grouped: Iterable[GroupedTransaction | InputError | SourceRow],
+    source: str,
+    side: Mapping[str, Mapping[str, list[SourceRow]]],
+    out: list[RawRecord],
+) -> None:
+    for entry in grouped:
+        if isinstance(entry, GroupedTransaction):
+            attached = {kind: tuple(rows.get(entry.transaction_id, ())) for kind, rows in side.items()}
+            group = entry
+            if any(attached.values()):
+                group = GroupedTransaction(entry.transaction_id, entry.source, entry.rows, SideRows(attached))
+            out.append(RawRecord(len(out), source, group.first_line, group, group.lines))
+        elif isinstance(entry, InputError):
+            out.append(RawRecord(len(out), source, entry.line or 0, entry))
+        else:
+            out.append(RawRecord(len(out), source, entry.line, entry))
+
+
+def _parquet_rows(path: Path, mapping: ColumnMapping) -> tuple[list[SourceRow], Header]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:  # pragma: no cover - exercised only without the extra
+        raise InputError(
+            "reading Parquet needs the parquet extra: pip install 'compliance-engine[parquet]'", str(path)
+        ) from None
+    source = str(path)
+    table = pq.ParquetFile(path)
+    names = list(table.schema_arrow.names)
+    header = Header.resolve(names, mapping, source)
+    rows: list[SourceRow] = []
+    number = 1  # Parquet has no lines: row n of the file is reported as line n + 1, as in a CSV with a header
+    for batch in table.iter_batches():
+        columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+        for r in range(batch.num_rows):
+            number += 1
+            rows.append(row_values([col[r] for col in columns], header, source, number))
+    return rows, header
+
+
+def frame_rows(
+    rows: Iterable[Sequence[Any]], names: Sequence[str], source: str, mapping: ColumnMapping, first_line: int = 2
+) -> list[RawRecord]:
+    """Raw records of an in-memory flat-layout table (a DataFrame partition): grouped by transaction id."""
+    header = Header.resolve(list(names), mapping, source)
+    source_rows = [row_values(cells, header, source, first_line + i) for i, cells in enumerate(rows)]
+    out: list[RawRecord] = []
+    _frame_grouped(group_rows(source_rows, source), source, {}, out)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Parsing (runs in the workers)
+
+
+def parse(raw: RawRecord, mapping: ColumnMapping | None = None) -> Record:
+    """Decode, assemble and validate one raw record into a located Record (never raises for bad data)."""
+    payload = raw.payload
+    if isinstance(payload, bytes):
+        return record_from_line(payload, raw.source, raw.line)
+    if isinstance(payload, _Decoded):
+        return record_from_object(payload.value, raw.source, raw.line)
+    if isinstance(payload, InputError):
+        return Record(raw.source, raw.line, None, payload)
+    if isinstance(payload, SourceRow):
+        missing = InputError("row has no transaction_id", raw.source, raw.line, "transaction_id")
+        return Record(raw.source, raw.line, None, missing)
+    if isinstance(payload, GroupedTransaction):
+        return _parse_grouped(payload, mapping or ColumnMapping())
+    return Record(raw.source, raw.line, None, InputError(f"unsupported record {type(payload).__name__}"))
+
+
+def _parse_grouped(group: GroupedTransaction, mapping: ColumnMapping) -> Record:
+    source, line = group.source, group.first_line
+    try:
+        shape, origins = assemble(group, mapping)
+    except MappingError:
+        raise
+    except InputError as exc:
+        return Record(source, line, None, exc, group.transaction_id)
+    try:
+        txn = Transaction.model_validate(shape)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        origin = locate(loc, origins)
+        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        dotted = ".".join(str(p) for p in loc)
+        if origin is None:
+            error = InputError(f"{err['msg']}{more}", source, line, dotted or None)
+        else:
+            field_name = origin[2] if not dotted else f"{origin[2]} → {dotted}"
+            error = InputError(f"{err['msg']}{more}", origin[0], origin[1], field_name)
+        return Record(source, line, None, error, group.transaction_id)
+    except (RecursionError, ValueError) as exc:  # pragma: no cover - defensive
+        return Record(source, line, None, InputError(str(exc), source, line), group.transaction_id)
+    return Record(source, line, txn, None, group.transaction_id)
+
+
+def iter_parsed(records: Iterable[RawRecord], mapping: ColumnMapping | None = None) -> Iterator[Record]:
+    for raw in records:
+        yield parse(raw, mapping)

@@ -1,0 +1,423 @@
+"""`screen_batch`: a whole export through parallel workers, in input order, checkpointed, nothing lost.
+
+The run, step by step:
+
+1. frame the input into raw records (`compliance.batch.readers`), cut into chunks of ``chunk_size``;
+2. if a rule tests the cumulative TPP fields, a first pass computes each transaction's prior totals in
+   date order (`compliance.batch.ledger`), so the outcome does not depend on the worker count;
+3. chunks go to worker processes (`compliance.batch.pool`); a chunk whose worker died is retried once,
+   then record by record, and a record that kills a worker again becomes an ``error`` record;
+4. finished chunks are written in input order; after each, the output is fsynced and the checkpoint
+   (``<stem>.checkpoint.json``) records how far the output is valid, so ``resume=True`` continues a killed
+   run without duplicates or gaps. The checkpoint is removed when the run completes.
+
+Every input record yields one output record: records in = determinations + errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compliance.batch.ledger import LedgerEntry, OpeningBalances, PriorLedger, prior_ledgers, uses_ledger
+from compliance.batch.pool import BatchError, Crashed, Done, InlinePool, Task, TaskKind, WorkerPool
+from compliance.batch.readers import RawRecord, read_inputs
+from compliance.batch.worker import EngineSpec, ResultRow, crash_row
+from compliance.batch.writers import FileSink, MemorySink, ParquetSink, Sink, StreamSink, checkpoint_path
+from compliance.rulesets.loader import load_ruleset
+
+CHECKPOINT_VERSION = 1
+DEFAULT_CHUNK_SIZE = 250
+
+
+@dataclass
+class BatchOptions:
+    workers: int | None = None
+    """Worker processes; None: the core count, or in-process when the input fits in one chunk. 0: in-process."""
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    resume: bool = False
+    progress: bool | None = None
+    """Show a progress bar; None: only when stderr is a terminal."""
+    ledger: Path | None = None
+    """Opening balances for the cumulative TPP facts (`OpeningBalances` file)."""
+    on_error: Callable[[ResultRow], None] | None = None
+    """Called (in input order) with every error record as it is written."""
+    max_in_flight: int | None = None
+
+
+@dataclass
+class BatchSummary:
+    records_in: int = 0
+    rows_read: int = 0
+    determinations: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    workers: int = 0
+    worker_restarts: int = 0
+    ledger_pass: bool = False
+    resumed_at: int = 0
+    elapsed_s: float = 0.0
+    evaluate_s: float = 0.0
+    output: str | None = None
+    ignored_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+    @property
+    def balanced(self) -> bool:
+        return self.records_in == self.determinations + self.error_count
+
+    def add(self, row: ResultRow) -> None:
+        self.outcomes[row.outcome] = self.outcomes.get(row.outcome, 0) + 1
+        if row.error_kind is None:
+            self.determinations += 1
+        else:
+            self.errors[row.error_kind] = self.errors.get(row.error_kind, 0) + 1
+
+    def line(self) -> str:
+        outcomes = ", ".join(f"{n} {k}" for k, n in sorted(self.outcomes.items())) or "nothing"
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.errors.items()))
+        check = "ok" if self.balanced else "MISMATCH"
+        rate = self.records_in / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        return (
+            f"{self.records_in} records in ({self.rows_read} rows read) = {self.determinations} determinations + "
+            f"{self.error_count} errors{f' ({kinds})' if kinds else ''} [{check}]; outcomes: {outcomes}; "
+            f"{self.elapsed_s:.1f} s, {rate:,.0f} records/s on {self.workers or 'in-process'} worker(s)"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "records_in": self.records_in,
+            "rows_read": self.rows_read,
+            "determinations": self.determinations,
+            "errors": dict(self.errors),
+            "outcomes": dict(self.outcomes),
+            "workers": self.workers,
+            "worker_restarts": self.worker_restarts,
+            "ledger_pass": self.ledger_pass,
+            "resumed_at": self.resumed_at,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "output": self.output,
+        }
+
+
+def screen_batch(
+    inputs: Sequence[Path],
+    output: Path | None,
+    spec: EngineSpec,
+    options: BatchOptions | None = None,
+    *,
+    sink: Sink | None = None,
+) -> BatchSummary:
+    """Screen every record of the input files into ``output`` (stdout JSONL when None)."""
+    options = options or BatchOptions()
+    started = time.perf_counter()
+    inputs = [Path(p) for p in inputs]
+    input_set = read_inputs(inputs, spec.mapping)
+    records = input_set.records
+    if sink is None:
+        sink = _sink_for(output, spec)
+    summary = BatchSummary(records_in=len(records), rows_read=input_set.rows_read)
+    summary.output = str(output) if output is not None else None
+    summary.ignored_columns = input_set.ignored_columns
+    ruleset = load_ruleset(spec.ruleset, spec.overlays)
+    summary.ledger_pass = uses_ledger(ruleset)
+    size = max(1, options.chunk_size)
+    chunks = [records[i : i + size] for i in range(0, len(records), size)]
+
+    checkpoint = checkpoint_path(output) if output is not None and isinstance(sink, FileSink | ParquetSink) else None
+    fingerprint = _fingerprint(input_set.files, spec, options)
+    state: dict[str, Any] | None = None
+    if options.resume and checkpoint is not None and checkpoint.exists():
+        state = _load_checkpoint(checkpoint, fingerprint)
+        summary.resumed_at = int(state["records_done"])
+        summary.determinations = int(state["determinations"])
+        summary.errors = dict(state["errors"])
+        summary.outcomes = dict(state["outcomes"])
+    first_chunk = int(state["chunks_done"]) if state is not None else 0
+
+    pool = _pool_for(spec, options, len(chunks) - first_chunk, len(records))
+    summary.workers = pool.size if isinstance(pool, WorkerPool) else 0
+    sink.open(state["sink"] if state is not None else None)
+    progress = _Progress(len(records), summary.resumed_at, options.progress)
+    try:
+        pool.start()
+        priors: dict[int, PriorLedger] = {}
+        if summary.ledger_pass and first_chunk < len(chunks):
+            opening = OpeningBalances.load(options.ledger) if options.ledger is not None else None
+            entries: list[LedgerEntry] = []
+
+            def collect(_chunk: int, results: list[Any]) -> None:
+                entries.extend(e for e in results if e is not None)
+
+            _drive(pool, "ledger", list(enumerate(chunks)), {}, collect, options, None)
+            priors = prior_ledgers(entries, opening)
+        if state is None and checkpoint is not None:
+            _save_checkpoint(checkpoint, fingerprint, 0, 0, summary, sink.commit())
+
+        def emit(chunk: int, results: list[Any]) -> None:
+            rows: list[ResultRow] = results
+            sink.write(rows)
+            for row in rows:
+                summary.add(row)
+                if row.error_kind is not None and options.on_error is not None:
+                    options.on_error(row)
+            sink_state = sink.commit()
+            if checkpoint is not None:
+                done = sum(len(c) for c in chunks[: chunk + 1])
+                _save_checkpoint(checkpoint, fingerprint, chunk + 1, done, summary, sink_state)
+            progress.advance(len(rows))
+
+        eval_start = time.perf_counter()
+        todo = [(n, chunks[n]) for n in range(first_chunk, len(chunks))]
+        _drive(pool, "evaluate", todo, priors, emit, options, spec)
+        summary.evaluate_s = time.perf_counter() - eval_start
+        summary.worker_restarts = pool.restarts
+        sink.finish()
+        if checkpoint is not None:
+            checkpoint.unlink(missing_ok=True)
+    finally:
+        progress.close()
+        pool.close()
+        sink.close()
+    summary.elapsed_s = time.perf_counter() - started
+    return summary
+
+
+def _sink_for(output: Path | None, spec: EngineSpec) -> Sink:
+    if spec.output == "table":
+        return MemorySink()
+    if output is None:
+        if spec.output != "jsonl":
+            raise BatchError(f"{spec.output} output needs a file (--output)")
+        return StreamSink()
+    if spec.output == "parquet":
+        return ParquetSink(output)
+    return FileSink(output, spec.output)
+
+
+def _pool_for(spec: EngineSpec, options: BatchOptions, chunks: int, records: int) -> WorkerPool | InlinePool:
+    workers = options.workers
+    if workers is None:
+        if chunks <= 1:
+            return InlinePool(spec)
+        workers = os.cpu_count() or 1
+    if workers == 0:
+        return InlinePool(spec)
+    return WorkerPool(spec, max(1, min(workers, chunks)))
+
+
+# ------------------------------------------------------------------------------------------------
+# Scheduling: chunks to tasks, crashes to retries, results back in input order
+
+
+@dataclass
+class _ChunkState:
+    records: list[RawRecord]
+    results: list[Any]
+    missing: int
+
+
+def _drive(
+    pool: WorkerPool | InlinePool,
+    kind: TaskKind,
+    chunks: Sequence[tuple[int, list[RawRecord]]],
+    priors: Mapping[int, PriorLedger],
+    emit: Callable[[int, list[Any]], None],
+    options: BatchOptions,
+    spec: EngineSpec | None,
+) -> None:
+    limit = options.max_in_flight or max(2, pool.size * 3)
+    queue: Iterator[tuple[int, list[RawRecord]]] = iter(chunks)
+    open_chunks: dict[int, _ChunkState] = {}
+    order = [n for n, _ in chunks]
+    next_pos = 0
+    task_ids = iter(range(1, 1 << 62))
+    exhausted = False
+
+    def task_for(chunk: int, recs: list[RawRecord], attempt: int) -> Task:
+        chunk_priors = {r.index: priors[r.index] for r in recs if r.index in priors} if kind == "evaluate" else {}
+        return Task(next(task_ids), kind, chunk, recs, chunk_priors, attempt)
+
+    while True:
+        while not exhausted and len(open_chunks) < limit:
+            try:
+                chunk, recs = next(queue)
+            except StopIteration:
+                exhausted = True
+                break
+            open_chunks[chunk] = _ChunkState(recs, [None] * len(recs), len(recs))
+            pool.submit(task_for(chunk, recs, 0))
+        if not open_chunks:
+            return
+        for event in pool.poll(0.5):
+            task = event.task
+            st = open_chunks[task.chunk]
+            base = st.records[0].index
+            if isinstance(event, Done):
+                for raw, result in zip(task.records, event.result, strict=True):
+                    st.results[raw.index - base] = result
+                    st.missing -= 1
+            elif isinstance(event, Crashed):
+                _on_crash(pool, task, event, st, base, kind, spec, task_for)
+        while next_pos < len(order) and order[next_pos] in open_chunks and open_chunks[order[next_pos]].missing == 0:
+            done = open_chunks.pop(order[next_pos])
+            emit(order[next_pos], done.results)
+            next_pos += 1
+
+
+def _on_crash(
+    pool: WorkerPool | InlinePool,
+    task: Task,
+    event: Crashed,
+    st: _ChunkState,
+    base: int,
+    kind: TaskKind,
+    spec: EngineSpec | None,
+    task_for: Callable[[int, list[RawRecord], int], Task],
+) -> None:
+    if task.attempt == 0:
+        pool.submit(task_for(task.chunk, task.records, 1))
+        return
+    if len(task.records) > 1:
+        for raw in task.records:
+            pool.submit(task_for(task.chunk, [raw], task.attempt + 1))
+        return
+    raw = task.records[0]
+    if kind == "evaluate":
+        assert spec is not None and pool.template is not None
+        reason = f"{event.reason} while evaluating this record, on every retry; the rest of the batch completed"
+        st.results[raw.index - base] = crash_row(raw, pool.template, reason, spec.output)
+    else:
+        st.results[raw.index - base] = None
+    st.missing -= 1
+
+
+# ------------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def _fingerprint(files: Sequence[Path], spec: EngineSpec, options: BatchOptions) -> str:
+    def stat(p: Path) -> list[Any]:
+        s = p.stat()
+        return [str(p.resolve()), s.st_size, s.st_mtime_ns]
+
+    extra = [stat(p) for p in spec.mapping.side_files.values()]
+    if spec.mapping.source:
+        extra.append(stat(Path(spec.mapping.source)))
+    if options.ledger is not None:
+        extra.append(stat(options.ledger))
+    screening = spec.screening if isinstance(spec.screening, str) else [stat(Path(p)) for p in spec.screening]
+    material = {
+        "inputs": [stat(p) for p in files],
+        "extra": extra,
+        "ruleset": spec.ruleset,
+        "overlays": list(spec.overlays),
+        "backend": spec.backend,
+        "screening": screening,
+        "as_of": spec.as_of.isoformat() if spec.as_of else None,
+        "output": spec.output,
+        "chunk_size": options.chunk_size,
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def _save_checkpoint(
+    path: Path, fingerprint: str, chunks_done: int, records_done: int, summary: BatchSummary, sink: dict[str, Any]
+) -> None:
+    data = {
+        "version": CHECKPOINT_VERSION,
+        "fingerprint": fingerprint,
+        "chunks_done": chunks_done,
+        "records_done": records_done,
+        "determinations": summary.determinations,
+        "errors": summary.errors,
+        "outcomes": summary.outcomes,
+        "sink": sink,
+    }
+    temp = path.with_name(f"{path.name}.tmp")
+    with temp.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+
+
+def _load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BatchError(f"{path}: unreadable checkpoint ({exc}); delete it to start over") from None
+    if data.get("version") != CHECKPOINT_VERSION:
+        raise BatchError(f"{path}: checkpoint version {data.get('version')!r} is not {CHECKPOINT_VERSION}")
+    if data.get("fingerprint") != fingerprint:
+        raise BatchError(
+            f"{path}: the input files or options changed since this checkpoint was written; "
+            "run again without --resume (or restore the original input)"
+        )
+    return data
+
+
+# ------------------------------------------------------------------------------------------------
+# Progress
+
+
+class _Progress:
+    """A rich progress bar with rate and ETA on a terminal; silent otherwise."""
+
+    def __init__(self, total: int, done: int, enabled: bool | None) -> None:
+        show = sys.stderr.isatty() if enabled is None else enabled
+        self._bar: Any = None
+        if not show or total == 0:
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import (
+            Task as RichTask,
+        )
+        from rich.text import Text
+
+        class RateColumn(ProgressColumn):
+            def render(self, task: RichTask) -> Text:
+                speed = task.speed
+                return Text(f"{speed:,.0f} tx/s" if speed else "… tx/s", style="progress.data.speed")
+
+        self._bar = Progress(
+            TextColumn("screening"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            RateColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task("screen", total=total, completed=done)
+
+    def advance(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task, n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None

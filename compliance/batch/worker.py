@@ -1,0 +1,259 @@
+"""What a batch worker does with a chunk: parse, evaluate, serialise. Shared by the process pool and Dask.
+
+A worker builds its own `Engine` from an `EngineSpec` (plain, picklable data: ruleset name, overlays,
+list files) because durable_rules handles are process-local and must never be shipped to another process
+(durable-rules-notes §6). Results leave the worker as strings, so the parent only writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from compliance.batch.layout import ColumnMapping
+from compliance.batch.ledger import LedgerEntry, PriorLedger, ledger_entry
+from compliance.batch.readers import RawRecord, parse
+from compliance.engine import Engine
+from compliance.evidence import ItemClassifier
+from compliance.model import Determination, Outcome
+
+HOOK_ENV = "COMPLIANCE_BATCH_WORKER_HOOK"
+"""``module:function`` called with each RawRecord before it is evaluated (test hook; see batch.testing)."""
+
+OutputFormat = Literal["jsonl", "csv", "parquet", "table"]
+ErrorKind = Literal["input", "engine", "crash"]
+
+FINDING_COLUMNS: tuple[str, ...] = (
+    "record",
+    "source",
+    "transaction_id",
+    "outcome",
+    "error",
+    "as_of",
+    "ruleset",
+    "ruleset_version",
+    "ruleset_sha256",
+    "overlays",
+    "lists",
+    "finding_rule_id",
+    "finding_title",
+    "finding_outcome",
+    "finding_review_policy",
+    "finding_exceptions",
+    "finding_citations",
+    "finding_because",
+    "finding_confidence",
+    "finding_ruleset",
+    "input_sha256",
+    "decision_id",
+)
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """How each worker builds its engine and reads its records; picklable for spawn and Dask."""
+
+    ruleset: str = "us-ear"
+    overlays: tuple[str, ...] = ()
+    backend: Literal["durable", "python"] = "durable"
+    screening: Literal["default", "none"] | tuple[str, ...] = "default"
+    """``default`` (the embedded list), ``none``, or list files for a `compliance.screening.Screener`."""
+    as_of: dt.date | None = None
+    mapping: ColumnMapping = field(default_factory=ColumnMapping)
+    output: OutputFormat = "jsonl"
+    hook: str | None = None
+    """``module:function`` called with each RawRecord before evaluation (tests inject crashes here)."""
+
+    def build_engine(self) -> Engine:
+        if self.screening == "default":
+            return Engine.load(self.ruleset, self.overlays, backend=self.backend)
+        if self.screening == "none":
+            return Engine.load(self.ruleset, self.overlays, backend=self.backend, screener=None)
+        from compliance.screening.screener import Screener
+
+        screener = Screener.from_files(self.screening)
+        return Engine.load(self.ruleset, self.overlays, backend=self.backend, screener=screener)
+
+
+@dataclass(frozen=True, slots=True)
+class ResultRow:
+    """One output record: the determination as JSON, its index line, and CSV rows when asked for."""
+
+    index: int
+    outcome: str
+    error_kind: ErrorKind | None
+    determination: str
+    context: str
+    rows: tuple[tuple[str, ...], ...] = ()
+    message: str | None = None
+
+
+class WorkerState:
+    """A worker's engine, classifier and hook, built once per process."""
+
+    def __init__(self, spec: EngineSpec) -> None:
+        self.spec = spec
+        self.engine = spec.build_engine()
+        hook_name = spec.hook or os.environ.get(HOOK_ENV) or None
+        self.hook: Callable[[RawRecord], None] | None = load_hook(hook_name) if hook_name else None
+        self._classifier: ItemClassifier | None = None
+        template = self.engine.evaluate({"id": "(template)"}, spec.as_of or dt.date.today())
+        self.template: dict[str, Any] = template.model_dump(mode="json")
+
+    @property
+    def classifier(self) -> ItemClassifier:
+        if self._classifier is None:
+            from compliance.classify import ChipClassifier
+
+            self._classifier = ChipClassifier.default()
+        return self._classifier
+
+    def ledger_entries(self, records: Sequence[RawRecord]) -> list[LedgerEntry | None]:
+        out: list[LedgerEntry | None] = []
+        for raw in records:
+            if self.hook is not None:
+                self.hook(raw)
+            record = parse(raw, self.spec.mapping)
+            txn = record.transaction
+            out.append(None if txn is None else ledger_entry(raw.index, txn, self.spec.as_of, self.classifier))
+        return out
+
+    def evaluate(self, records: Sequence[RawRecord], priors: Mapping[int, PriorLedger]) -> list[ResultRow]:
+        out: list[ResultRow] = []
+        engine, spec = self.engine, self.spec
+        for raw in records:
+            if self.hook is not None:
+                self.hook(raw)
+            record = parse(raw, spec.mapping)
+            kind: ErrorKind | None = None
+            message: str | None = None
+            if record.transaction is None:
+                assert record.error is not None
+                message = str(record.error)
+                det = engine.evaluate({"id": record.raw_id or raw.location}, spec.as_of or dt.date.today())
+                det = det.model_copy(update={"error": message})
+                kind = "input"
+                date = destination = None
+            else:
+                txn = record.transaction
+                det = engine.evaluate(txn, spec.as_of, ledger=priors.get(raw.index))
+                if det.outcome is Outcome.error:
+                    kind, message = "engine", det.error
+                date, destination = txn.date.isoformat(), txn.destination
+            out.append(result_row(raw, det, kind, message, date, destination, spec.output))
+        return out
+
+
+def result_row(
+    raw: RawRecord,
+    det: Determination,
+    kind: ErrorKind | None,
+    message: str | None,
+    date: str | None,
+    destination: str | None,
+    output: OutputFormat,
+) -> ResultRow:
+    context = json.dumps(
+        {
+            "record": raw.index + 1,
+            "source": raw.location,
+            "transaction_id": det.transaction_id,
+            "outcome": det.outcome.value,
+            "error": kind,
+            "date": date,
+            "destination": destination,
+        },
+        separators=(",", ":"),
+    )
+    rows = finding_rows(raw, det) if output in ("csv", "parquet") else ()
+    return ResultRow(raw.index, det.outcome.value, kind, det.model_dump_json(), context, rows, message)
+
+
+def finding_rows(raw: RawRecord, det: Determination) -> tuple[tuple[str, ...], ...]:
+    """One row per finding (one row with blank finding columns when there is none): FINDING_COLUMNS."""
+    overlays = "; ".join(det.ruleset.overlays)
+    lists = "; ".join(f"{r.id}@{r.snapshot_date or '?'}" for r in det.lists)
+    head = (
+        str(raw.index + 1),
+        raw.location,
+        det.transaction_id,
+        det.outcome.value,
+        det.error or "",
+        det.as_of.isoformat(),
+        det.ruleset.id,
+        det.ruleset.version,
+        det.ruleset.sha256,
+        overlays,
+        lists,
+    )
+    tail = (det.input_sha256, det.decision_id)
+    if not det.findings:
+        return ((*head, "", "", "", "", "", "", "", "", "", *tail),)
+    return tuple(
+        (
+            *head,
+            f.rule_id,
+            f.title,
+            f.outcome.value,
+            f.review_policy.value if f.review_policy else "",
+            "; ".join(f.exceptions),
+            "; ".join(f.citations),
+            f.because,
+            f.confidence,
+            f.ruleset or "",
+            *tail,
+        )
+        for f in det.findings
+    )
+
+
+def crash_row(raw: RawRecord, template: Mapping[str, Any], reason: str, output: OutputFormat) -> ResultRow:
+    """The error record for a record whose evaluation killed its worker twice."""
+    det = Determination.model_validate(template)
+    txn_id = _raw_id(raw) or raw.location
+    det = det.model_copy(
+        update={
+            "transaction_id": txn_id,
+            "error": f"{raw.location}: {reason}",
+            "decision_id": _uuid(),
+            "timestamp": dt.datetime.now(dt.UTC),
+        }
+    )
+    return result_row(raw, det, "crash", det.error, None, None, output)
+
+
+def _uuid() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+def _raw_id(raw: RawRecord) -> str | None:
+    from compliance.batch.layout import GroupedTransaction
+
+    payload = raw.payload
+    if isinstance(payload, GroupedTransaction):
+        return payload.transaction_id
+    if isinstance(payload, bytes):
+        try:
+            value = json.loads(payload)
+        except ValueError:
+            return None
+        found = value.get("id") if isinstance(value, dict) else None
+        return found if isinstance(found, str) and found else None
+    return None
+
+
+def load_hook(name: str) -> Callable[[RawRecord], None]:
+    module, _, attr = name.partition(":")
+    if not module or not attr:
+        raise ValueError(f"worker hook {name!r}: expected module:function")
+    func = getattr(importlib.import_module(module), attr)
+    if not callable(func):
+        raise ValueError(f"worker hook {name!r} is not callable")
+    return func  # type: ignore[no-any-return]

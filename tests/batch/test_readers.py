@@ -1,0 +1,123 @@
+"""Readers: the flat CSV layout with a mapping file, side files, located errors; Parquet in and out."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from compliance.batch import ColumnMapping, MappingError, read_inputs
+from compliance.batch.readers import parse
+
+EXPORT = """PO Number;Order Date;Type;Ship To Country;Part;Qty;Customer;Customer Country;End User;End User Country
+PO-1;15/03/2025;Sales Order;China;H100 SXM;8;Acme Cloud;China;Acme Cloud;China
+PO-1;15/03/2025;Sales Order;China;RTX 4090;2;Acme Cloud;China;Acme Cloud;China
+PO-2;16/03/2025;Sales Order;DEU;L40S;1;Nordic Compute AB;Sweden;Bravo Labs;Germany
+PO-3;16/03/2025;Sales Order;Japan;H20;-3;Tokyo AI K.K.;JP;;
+PO-4;17/03/2025;Sales Order;Japan;H20;3;Tokyo AI K.K.;JP;;
+PO-4;18/03/2025;Sales Order;Japan;H20;3;Tokyo AI K.K.;JP;;
+"""
+
+MAPPING = """
+columns:
+  transaction_id: PO Number
+  date: Order Date
+  kind: Type
+  destination: Ship To Country
+  item_model: Part
+  item_quantity: Qty
+  purchaser_name: Customer
+  purchaser_country: Customer Country
+  end_user_name: End User
+  end_user_country: End User Country
+values:
+  kind: {"Sales Order": sale}
+defaults:
+  export_from: US
+date_format: "%d/%m/%Y"
+delimiter: ";"
+side_files:
+  parties: parties.csv
+"""
+
+PARTIES = """transaction_id,party_id,name,roles,country,owners
+PO-2,owner,Listed Parent Ltd,owner,CN,
+PO-2,sub,Bravo Labs Holding,owner,DE,owner:0.6
+"""
+
+
+@pytest.fixture
+def export(tmp_path: Path) -> tuple[Path, ColumnMapping]:
+    (tmp_path / "export.csv").write_text(EXPORT, encoding="utf-8")
+    (tmp_path / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
+    (tmp_path / "parties.csv").write_text(PARTIES, encoding="utf-8")
+    return tmp_path / "export.csv", ColumnMapping.load(tmp_path / "mapping.yaml")
+
+
+def test_rows_of_one_order_are_one_transaction_with_an_item_each(export: tuple[Path, ColumnMapping]) -> None:
+    path, mapping = export
+    inputs = read_inputs([path], mapping)
+    assert inputs.rows_read == 6
+    assert len(inputs.records) == 4  # PO-1 (2 rows), PO-2, PO-3, PO-4 (2 rows)
+    po1 = parse(inputs.records[0], mapping).transaction
+    assert po1 is not None
+    assert (po1.id, po1.date.isoformat(), po1.kind, po1.export_from, po1.destination) == (
+        "PO-1",
+        "2025-03-15",
+        "sale",
+        "US",
+        "CN",
+    )
+    assert [(i.id, i.model, i.quantity) for i in po1.items] == [("i1", "H100 SXM", 8), ("i2", "RTX 4090", 2)]
+    # the same name and country as purchaser and end user is one party with both roles
+    assert [(p.name, [r.value for r in p.roles]) for p in po1.parties] == [("Acme Cloud", ["end_user", "purchaser"])]
+
+
+def test_country_names_and_side_file_parties(export: tuple[Path, ColumnMapping]) -> None:
+    path, mapping = export
+    po2 = parse(read_inputs([path], mapping).records[1], mapping).transaction
+    assert po2 is not None
+    assert po2.destination == "DE"
+    by_id = {p.id: p for p in po2.parties}
+    assert by_id["purchaser"].country == "SE"
+    assert by_id["end_user"].name == "Bravo Labs"
+    assert by_id["sub"].owners[0].party == "owner"
+    assert by_id["sub"].owners[0].share == 0.6
+
+
+def test_errors_name_the_row_the_export_column_and_the_problem(export: tuple[Path, ColumnMapping]) -> None:
+    path, mapping = export
+    records = [parse(r, mapping) for r in read_inputs([path], mapping).records]
+    bad_qty, disagree = records[2].error, records[3].error
+    assert bad_qty is not None and disagree is not None
+    assert (bad_qty.line, bad_qty.field) == (5, "Qty → items.0.quantity")
+    assert "greater than or equal to 1" in bad_qty.message
+    assert (disagree.line, disagree.field) == (7, "Order Date")
+    assert "'18/03/2025' here but '17/03/2025' on line 6" in disagree.message
+
+
+def test_a_mapping_naming_a_missing_column_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "x.csv").write_text("id,date\n1,2025-01-01\n", encoding="utf-8")
+    mapping = ColumnMapping.from_dict({"columns": {"transaction_id": "Order"}})
+    with pytest.raises(MappingError, match="no such column"):
+        read_inputs([tmp_path / "x.csv"], mapping)
+    with pytest.raises(MappingError, match="not a column of the flat layout"):
+        ColumnMapping.from_dict({"columns": {"purchaser_nmae": "Customer"}})
+
+
+def test_parquet_in_reads_the_same_layout(export: tuple[Path, ColumnMapping], tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow", reason="the parquet extra (pyarrow) is not installed")
+    import pyarrow.parquet as pq
+
+    path, mapping = export
+    with path.open(encoding="utf-8") as handle:
+        rows = list(csv.reader(handle, delimiter=";"))
+    table = pa.table({name: [r[i] for r in rows[1:]] for i, name in enumerate(rows[0])})
+    pq.write_table(table, tmp_path / "export.parquet")
+    from_csv = [parse(r, mapping) for r in read_inputs([path], mapping).records]
+    from_parquet = [parse(r, mapping) for r in read_inputs([tmp_path / "export.parquet"], mapping).records]
+    assert [r.transaction for r in from_parquet] == [r.transaction for r in from_csv]
+    assert [str(r.error).split(": ", 1)[1] for r in from_parquet if r.error] == [
+        str(r.error).split(": ", 1)[1] for r in from_csv if r.error
+    ]
