@@ -24,7 +24,7 @@ typecheck: $(STAMP)
 	$(PY) -m mypy
 
 unit: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --compliance-coverage --compliance-coverage-fail-under 100
 
 test: lint typecheck unit
 

@@ -47,21 +47,40 @@ def benchmark_overlay(path: Path) -> None:
     """Twelve more realistic rules (per-group monitoring and value thresholds) to reach 50 in all."""
     rules = []
     for group, tag in GROUP_RULES:
-        rules.append({
-            "id": f"BENCH-DEST-{tag}", "title": f"Advanced item to {group} (monitoring)", "citations": ["benchmark"],
-            "effective": {}, "outcome": "review",
-            "when": {"transaction": {"destination_groups": {"any": [group]}}, "item": {"advanced": True}},
-            "because": "{item.model} to {transaction.destination}",
-        })
-        rules.append({
-            "id": f"BENCH-PARTY-{tag}", "title": f"Receiving party located in {group} buys > 1,000 units",
-            "citations": ["benchmark"], "effective": {"from": "2024-01-01"}, "outcome": "review",
-            "when": {"party": {"receiving": True, "country_groups": {"any": [group]}},
-                     "item": {"quantity": {"gt": 1000}}},
-            "because": "{party.name} buys {item.quantity}",
-        })
-    doc = {"id": "bench", "version": "0.0.1", "title": "Benchmark rules", "status": "draft", "extends": "us-ear",
-           "sources": [{"id": "bench", "title": "synthetic"}], "rules": rules}
+        rules.append(
+            {
+                "id": f"BENCH-DEST-{tag}",
+                "title": f"Advanced item to {group} (monitoring)",
+                "citations": ["benchmark"],
+                "effective": {},
+                "outcome": "review",
+                "when": {"transaction": {"destination_groups": {"any": [group]}}, "item": {"advanced": True}},
+                "because": "{item.model} to {transaction.destination}",
+            }
+        )
+        rules.append(
+            {
+                "id": f"BENCH-PARTY-{tag}",
+                "title": f"Receiving party located in {group} buys > 1,000 units",
+                "citations": ["benchmark"],
+                "effective": {"from": "2024-01-01"},
+                "outcome": "review",
+                "when": {
+                    "party": {"receiving": True, "country_groups": {"any": [group]}},
+                    "item": {"quantity": {"gt": 1000}},
+                },
+                "because": "{party.name} buys {item.quantity}",
+            }
+        )
+    doc = {
+        "id": "bench",
+        "version": "0.0.1",
+        "title": "Benchmark rules",
+        "status": "draft",
+        "extends": "us-ear",
+        "sources": [{"id": "bench", "title": "synthetic"}],
+        "rules": rules,
+    }
     path.write_text(json.dumps(doc), encoding="utf-8")  # JSON is YAML
 
 
@@ -80,14 +99,24 @@ def make_transactions(n: int, seed: int = 7) -> list[Transaction]:
             {"id": pid, "name": name, "roles": r, "country": "US" if r == ["exporter"] else country}
             for (pid, name, country), r in zip(chosen, roles, strict=True)
         ]
-        items = [{"id": f"i{j}", "model": rng.choice(MODELS), "quantity": rng.choice([8, 64, 512, 2048])}
-                 for j in range(2)]
-        out.append(Transaction.model_validate({
-            "id": f"B{k}", "date": (start + dt.timedelta(days=rng.randrange(600))).isoformat(), "kind": "sale",
-            "export_from": "US", "destination": parties[2]["country"], "parties": parties, "items": items,
-            "value": {"amount": rng.choice([50_000, 2_000_000, 40_000_000]), "currency": "USD"},
-            "flags": {"end_use_statement": rng.random() > 0.1, "payment": "wire"},
-        }))
+        items = [
+            {"id": f"i{j}", "model": rng.choice(MODELS), "quantity": rng.choice([8, 64, 512, 2048])} for j in range(2)
+        ]
+        out.append(
+            Transaction.model_validate(
+                {
+                    "id": f"B{k}",
+                    "date": (start + dt.timedelta(days=rng.randrange(600))).isoformat(),
+                    "kind": "sale",
+                    "export_from": "US",
+                    "destination": parties[2]["country"],
+                    "parties": parties,
+                    "items": items,
+                    "value": {"amount": rng.choice([50_000, 2_000_000, 40_000_000]), "currency": "USD"},
+                    "flags": {"end_use_statement": rng.random() > 0.1, "payment": "wire"},
+                }
+            )
+        )
     return out
 
 
@@ -170,16 +199,27 @@ def main() -> None:
         "benchmark": "engine",
         "date": dt.date.today().isoformat(),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
-        "ruleset": {"label": ruleset.label, "rules": len(ruleset.rules), "sha256": ruleset.sha256,
-                    "durable_shards": len(compile_rules(ruleset.rules))},
-        "transactions": {"count": len(txns), "parties": 4, "items": 2, "counterparty_pool": 300,
-                         "mean_findings": round(statistics.fmean(findings), 2)},
+        "ruleset": {
+            "label": ruleset.label,
+            "rules": len(ruleset.rules),
+            "sha256": ruleset.sha256,
+            "durable_shards": len(compile_rules(ruleset.rules)),
+        },
+        "transactions": {
+            "count": len(txns),
+            "parties": 4,
+            "items": 2,
+            "counterparty_pool": 300,
+            "mean_findings": round(statistics.fmean(findings), 2),
+        },
         "results": results,
         "ratios": {
-            "durable_vs_raw_floor_throughput": round(results["durable"]["per_second"]
-                                                     / results["raw_floor"]["per_second"], 3),
-            "durable_vs_python_throughput": round(results["durable"]["per_second"]
-                                                  / results["python"]["per_second"], 3),
+            "durable_vs_raw_floor_throughput": round(
+                results["durable"]["per_second"] / results["raw_floor"]["per_second"], 3
+            ),
+            "durable_vs_python_throughput": round(
+                results["durable"]["per_second"] / results["python"]["per_second"], 3
+            ),
         },
         "targets": {"median_evaluate_us_below": 200, "pipeline_vs_raw_floor_at_least": 0.5},
     }

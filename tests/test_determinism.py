@@ -31,7 +31,11 @@ def _run(backend: str, seed: str) -> list[str]:
     env = {**os.environ, "PYTHONHASHSEED": seed}
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(FIXTURES), backend],
-        check=True, capture_output=True, text=True, env=env, cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
     )
     return out.stdout.splitlines()
 

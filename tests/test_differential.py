@@ -24,11 +24,22 @@ FACT_SETS_PER_EXAMPLE = 10  # EXAMPLES x FACT_SETS_PER_EXAMPLE transactions: 5,0
 
 # A small vocabulary per fact type so that random tests and random facts actually meet.
 FIELDS: dict[str, dict[str, str]] = {
-    "party": {"id": "text", "country": "text", "roles": "list", "receiving": "bool", "age_days": "number",
-              "control_groups": "list"},
+    "party": {
+        "id": "text",
+        "country": "text",
+        "roles": "list",
+        "receiving": "bool",
+        "age_days": "number",
+        "control_groups": "list",
+    },
     "item": {"id": "text", "eccn": "text", "tpp": "number", "advanced": "bool", "dram_bandwidth_gbs": "number"},
-    "transaction": {"id": "text", "destination": "text", "as_of": "date", "value_usd": "number",
-                    "destination_groups": "list"},
+    "transaction": {
+        "id": "text",
+        "destination": "text",
+        "as_of": "date",
+        "value_usd": "number",
+        "destination_groups": "list",
+    },
     "lease": {"id": "text", "lessee_id": "text", "share": "number", "advanced": "bool"},
 }
 TEXT = ["CN", "US", "JP", "p1", "p2", "3A090.a"]
@@ -184,7 +195,10 @@ def test_join_beside_alternatives_is_rejected_at_load() -> None:
     """Measured here: durable_rules ignores an equality join in a pattern that also has an `$or`."""
     with pytest.raises(ConditionError, match="alternatives"):
         parse_condition(
-            {"lease": {"advanced": True}, "party": {"id": {"eq": {"ref": "lease.lessee_id"}}, "country": {"in": ["CN", "MO"]}}}
+            {
+                "lease": {"advanced": True},
+                "party": {"id": {"eq": {"ref": "lease.lessee_id"}}, "country": {"in": ["CN", "MO"]}},
+            }
         )
 
 

@@ -76,7 +76,7 @@ def test_hash_changes_with_content_not_with_formatting(tmp_path: Path) -> None:
     [
         (("title: Tiny", "title: Tiny\nbogus: 1"), "bogus: Extra inputs are not permitted", 4),
         (("title: Tiny", "title: Tiny\ntitle: Again"), "duplicate key 'title' (first at line 3)", 4),
-        (("any: [\"D:5\"]", "any: [\"D:9\"]"), "unknown country group 'D:9'", None),
+        (('any: ["D:5"]', 'any: ["D:9"]'), "unknown country group 'D:9'", None),
         (("tpp: {lt:", "teraflops: {lt:"), "fact type 'item' has no field 'teraflops'", None),
         (("from: 2023-11-17", "from: 2023-02-30"), "invalid date '2023-02-30'", 20),
         (("param: cap", "param: nope"), "unknown parameter 'nope'", None),
@@ -121,8 +121,10 @@ def test_override_of_unknown_rule_is_refused(tmp_path: Path) -> None:
 
 
 def test_non_equality_reference_is_refused(tmp_path: Path) -> None:
-    text = BASE.replace("item: {advanced: true, tpp: {lt: {param: cap}}}",
-                        "item: {advanced: true, tpp: {lt: {ref: transaction.value_usd}}}")
+    text = BASE.replace(
+        "item: {advanced: true, tpp: {lt: {param: cap}}}",
+        "item: {advanced: true, tpp: {lt: {ref: transaction.value_usd}}}",
+    )
     assert "only equality may reference another fact" in str(error_for(tmp_path, text))
 
 

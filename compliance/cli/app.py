@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from compliance.cli import explain_cmd, rulesets_cmd, screen_cmd
+from compliance.cli import audit_cmd, explain_cmd, lists_cmd, report_cmd, rulesets_cmd, screen_cmd
 from compliance.cli.common import fail
 
 app = typer.Typer(
@@ -19,7 +19,11 @@ app = typer.Typer(
 )
 app.command("screen")(screen_cmd.screen)
 app.command("explain")(explain_cmd.explain)
+app.command("report")(report_cmd.report)
 app.add_typer(rulesets_cmd.rulesets_app, name="rulesets")
+app.add_typer(audit_cmd.audit_app, name="audit")
+app.add_typer(lists_cmd.lists_app, name="lists")
+app.command("rescreen")(lists_cmd.rescreen)
 
 
 @app.command("schema")

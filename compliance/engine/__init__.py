@@ -77,7 +77,7 @@ class Engine:
         ruleset: Ruleset,
         *,
         backend: BackendName = "durable",
-        screener: PartyScreener | None = None,
+        screener: PartyScreener | Literal["default"] | None = None,
         classifier: ItemClassifier | None = None,
         ownership: OwnershipResolver | None = None,
         on_decision: DecisionHook | None = None,
@@ -91,7 +91,12 @@ class Engine:
             backend = "python"
         self._backend_name: BackendName = backend
         self._classifier = classifier if classifier is not None else _default_classifier()
-        self._screener = screener
+        if screener == "default":
+            screener, default_ownership = _default_screening()
+            ownership = ownership or default_ownership
+        elif screener is not None and ownership is None:
+            ownership = _default_ownership()
+        self._screener: PartyScreener | None = screener
         self._ownership = ownership
         self._swap_lock = threading.Lock()
         self._on_decision = on_decision
@@ -180,22 +185,28 @@ class Engine:
     ) -> Determination:
         """Evaluate one transaction. Never raises for bad data: failures give outcome ``error``."""
         loaded = self._loaded
-        det = self._evaluate(loaded, txn, as_of, ledger)
+        validated: Transaction | None
+        if isinstance(txn, Transaction):
+            validated = txn
+            det = self._evaluate(loaded, txn, as_of, ledger)
+        else:
+            try:
+                validated = Transaction.model_validate(txn)
+            except ValidationError as exc:
+                validated = None
+                det = self._error(loaded, _raw_id(txn), as_of, "", f"invalid transaction: {_first_error(exc)}")
+            else:
+                det = self._evaluate(loaded, validated, as_of, ledger)
         if self._on_decision is not None:
             try:
-                self._on_decision(det, txn if isinstance(txn, Transaction) else None, loaded.ruleset)
+                self._on_decision(det, validated, loaded.ruleset)
             except Exception as exc:
                 return det.model_copy(update={"outcome": Outcome.error, "error": f"decision hook failed: {exc}"})
         return det
 
     def _evaluate(
-        self, loaded: _Loaded, txn: Transaction | Mapping[str, Any], as_of: dt.date | None, ledger: Ledger | None
+        self, loaded: _Loaded, txn: Transaction, as_of: dt.date | None, ledger: Ledger | None
     ) -> Determination:
-        if not isinstance(txn, Transaction):
-            try:
-                txn = Transaction.model_validate(txn)
-            except ValidationError as exc:
-                return self._error(loaded, _raw_id(txn), as_of, "", f"invalid transaction: {_first_error(exc)}")
         day = as_of or txn.date
         digest = input_sha256(txn)
         try:

@@ -218,7 +218,18 @@ class _Draft:
     max_list_age_days: int | None = None
 
 
-def load_ruleset(name_or_path: str | Path, overlays: Sequence[str | Path] = ()) -> Ruleset:
+@dataclass(frozen=True)
+class InlineOverlay:
+    """An overlay that is a mapping inside another file (e.g. a case file's draft), not a file of its own.
+
+    ``mapping`` is what ``yaml_source.load_yaml_file`` returned for it, so errors point at ``source``'s lines.
+    """
+
+    mapping: Any
+    source: Path
+
+
+def load_ruleset(name_or_path: str | Path, overlays: Sequence[str | Path | InlineOverlay] = ()) -> Ruleset:
     """Load a baseline ruleset, apply overlays in order, check every reference, and hash the result."""
     path = resolve_ruleset_path(name_or_path)
     raw = _read(path)
@@ -241,8 +252,13 @@ def load_ruleset(name_or_path: str | Path, overlays: Sequence[str | Path] = ()) 
 
     infos: list[OverlayInfo] = []
     for overlay in overlays:
-        opath = resolve_ruleset_path(overlay)
-        oraw = _read(opath)
+        if isinstance(overlay, InlineOverlay):
+            opath, oraw = overlay.source, overlay.mapping
+            if not isinstance(oraw, LineDict):
+                raise RulesetError("an inline overlay must be a mapping with `extends:`", str(opath), None)
+        else:
+            opath = resolve_ruleset_path(overlay)
+            oraw = _read(opath)
         ofile: RulesetFile = _validate(RulesetFile, oraw, opath)
         if ofile.extends is None:
             raise RulesetError(f"{ofile.id} is not an overlay (no `extends:`)", str(opath), oraw.line)
@@ -256,7 +272,7 @@ def load_ruleset(name_or_path: str | Path, overlays: Sequence[str | Path] = ()) 
 
 
 def _origin(path: Path, raw: Any, loc: Sequence[str | int]) -> str:
-    return f"{path}:{line_of(raw, loc) or 1}"
+    return f"{path.resolve()}:{line_of(raw, loc) or 1}"
 
 
 def _absorb(
@@ -332,16 +348,14 @@ def _finish(draft: _Draft, overlays: tuple[OverlayInfo, ...]) -> Ruleset:
     for name in IMPLICIT_PARAMETERS:
         if name in draft.parameters:
             file, _, line = draft.parameters[name][1].rpartition(":")
-            raise RulesetError(f"parameter {name!r} is the ruleset setting of that name; set it there", file,
-                               int(line))
+            raise RulesetError(f"parameter {name!r} is the ruleset setting of that name; set it there", file, int(line))
     params = {k: v for k, (v, _) in draft.parameters.items()}
     assert draft.max_list_age_days is not None
     params["max_list_age_days"] = ParameterSpec(
         value=draft.max_list_age_days,
         unit="days",
         title="Oldest acceptable list snapshot before the as-of date (ruleset setting)",
-        source=f"ruleset setting max_list_age_days of {draft.base.id}"
-        + (" as set by overlays" if overlays else ""),
+        source=f"ruleset setting max_list_age_days of {draft.base.id}" + (" as set by overlays" if overlays else ""),
     )
     groups = {k: v for k, (v, _) in draft.groups.items()}
     rules: list[Rule] = []
@@ -356,10 +370,20 @@ def _finish(draft: _Draft, overlays: tuple[OverlayInfo, ...]) -> Ruleset:
             if target == rule.id:
                 file, _, line = rule.origin.rpartition(":")
                 raise RulesetError(f"rule {rule.id} overrides itself", file, int(line))
+        own_aliases = rule.condition.aliases()
         for target, qualifier in rule.overrides:
+            target_aliases = by_id[target].condition.aliases()
+            for alias in own_aliases.keys() & target_aliases.keys():
+                if own_aliases[alias] != target_aliases[alias]:
+                    file, _, line = rule.origin.rpartition(":")
+                    raise RulesetError(
+                        f"rule {rule.id} overrides {target}, but alias {alias!r} is {own_aliases[alias]} in one and "
+                        f"{target_aliases[alias]} in the other, so the override could never apply",
+                        file,
+                        int(line),
+                    )
             if qualifier is None:
                 continue
-            target_aliases = by_id[target].condition.aliases()
             for alias, fact_type in qualifier.aliases().items():
                 if target_aliases.get(alias) != fact_type:
                     file, _, line = rule.origin.rpartition(":")

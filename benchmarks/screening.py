@@ -1,0 +1,266 @@
+"""Screening benchmark: accuracy, recall/false positives, throughput. Writes benchmarks/results/screening.json.
+
+Run from the project root: ``.venv/bin/python benchmarks/screening.py``. Reads ../shared/data in place.
+The thresholds are the library's defaults (the values the ruleset copies), never tuned here.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import random
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rapidfuzz import fuzz
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from compliance.screening import (  # noqa: E402
+    DEFAULT_MATCH_THRESHOLD,
+    DEFAULT_REVIEW_THRESHOLD,
+    Screener,
+    import_csl,
+    import_restricted_parties_json,
+    score_names,
+)
+
+SHARED = ROOT.parent / "shared" / "data"
+OUT = ROOT / "benchmarks" / "results" / "screening.json"
+ORG = {"Company", "Organization", "LegalEntity"}
+SEED = 20261123
+
+
+def prf(pred: list[bool], truth: list[bool]) -> dict[str, float | int]:
+    tp = sum(p and t for p, t in zip(pred, truth, strict=True))
+    fp = sum(p and not t for p, t in zip(pred, truth, strict=True))
+    fn = sum(t and not p for p, t in zip(pred, truth, strict=True))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"n": len(pred), "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
+
+
+def accuracy() -> dict[str, Any]:
+    rows = list(csv.DictReader((SHARED / "name_matching/nomenklatura/logicv2-frozen.csv").open(encoding="utf-8")))
+    truth = [r["is_match"] == "true" for r in rows]
+    ours = [score_names(r["name1"], r["name2"]) for r in rows]
+    wr = [fuzz.WRatio(r["name1"], r["name2"]) / 100.0 for r in rows]
+    lv2 = [r["predicted_match"] == "true" for r in rows]
+    subsets = {
+        "all": list(range(len(rows))),
+        "organisations": [i for i, r in enumerate(rows) if r["schema"] in ORG],
+        "persons": [i for i, r in enumerate(rows) if r["schema"] == "Person"],
+    }
+    out: dict[str, Any] = {"pairs": len(rows), "threshold": DEFAULT_MATCH_THRESHOLD}
+    for name, idx in subsets.items():
+        t = [truth[i] for i in idx]
+        best = max(
+            ((th / 100, prf([wr[i] >= th / 100 for i in idx], t)) for th in range(30, 101)),
+            key=lambda x: x[1]["f1"],
+        )
+        out[name] = {
+            "ours": prf([ours[i] >= DEFAULT_MATCH_THRESHOLD for i in idx], t),
+            "logic_v2": prf([lv2[i] for i in idx], t),
+            "wratio_best": {**best[1], "threshold_picked_after_the_fact": best[0]},
+        }
+    return out
+
+
+def cross_script() -> dict[str, Any]:
+    rows = []
+    for line in (SHARED / "name_matching/watchman/cross_script_pairs.csv").read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        query, expected, _, desc = next(csv.reader([line]))
+        rows.append((query, expected, desc, score_names(query, expected)))
+    hits = [s >= DEFAULT_MATCH_THRESHOLD for *_, s in rows]
+    review = [s >= DEFAULT_REVIEW_THRESHOLD for *_, s in rows]
+    return {
+        "pairs": len(rows),
+        "recall_at_match_threshold": round(sum(hits) / len(rows), 4),
+        "recall_at_review_threshold": round(sum(review) / len(rows), 4),
+        "scores": [{"query": q, "expected": e, "script": d, "score": s} for q, e, d, s in rows],
+    }
+
+
+def _names(path: Path) -> list[str]:
+    with path.open(encoding="utf-8") as fh:
+        return [r["full_name"] for r in csv.DictReader(fh) if r["full_name"].strip()]
+
+
+def yente(screener: Screener) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for label, rel in [
+        ("positives_un_untreated", "positives_un_untreated.csv"),
+        ("positives_un_treated", "positives_un_treated.csv"),
+    ]:
+        names = _names(SHARED / "name_matching/yente" / rel)
+        best = [
+            max((m.score for m in screener.match_name(n, threshold=DEFAULT_REVIEW_THRESHOLD)), default=0.0)
+            for n in names
+        ]
+        out[label] = {
+            "queries": len(names),
+            "recall_at_match_threshold": round(sum(b >= DEFAULT_MATCH_THRESHOLD for b in best) / len(names), 4),
+            "recall_at_review_threshold": round(sum(b >= DEFAULT_REVIEW_THRESHOLD for b in best) / len(names), 4),
+            "note": "UN-listed persons screened against the 2022 CSL (all sources) + 2026 Entity List; "
+            "some UN persons are not on those US lists, so recall here is a lower bound",
+        }
+    for label, rel in [("negatives_us", "negatives_us.csv"), ("negatives_global", "negatives_global.csv")]:
+        names = _names(SHARED / "name_matching/yente" / rel)
+        best = [
+            max((m.score for m in screener.match_name(n, threshold=DEFAULT_REVIEW_THRESHOLD)), default=0.0)
+            for n in names
+        ]
+        out[label] = {
+            "queries": len(names),
+            "false_positive_rate_at_match_threshold": round(
+                sum(b >= DEFAULT_MATCH_THRESHOLD for b in best) / len(names), 4
+            ),
+            "flag_rate_at_review_threshold": round(sum(b >= DEFAULT_REVIEW_THRESHOLD for b in best) / len(names), 4),
+        }
+    out["positives_us_congress_untreated"] = "not run: members of Congress are PEPs, on none of the lists indexed here"
+    return out
+
+
+def _perturb(name: str, rng: random.Random) -> str:
+    kind = rng.choice(["typo", "case", "drop_form", "swap", "same"])
+    words = name.split()
+    if kind == "typo":
+        i = rng.randrange(len(words))
+        w = words[i]
+        if len(w) > 4:
+            k = rng.randrange(1, len(w) - 1)
+            words[i] = w[:k] + rng.choice("aeiourstn") + w[k + 1 :]
+    elif kind == "case":
+        return name.upper()
+    elif kind == "drop_form" and len(words) > 2:
+        words = words[:-1]
+    elif kind == "swap" and len(words) > 1:
+        words[0], words[1] = words[1], words[0]
+    return " ".join(words)
+
+
+def rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def throughput(screener: Screener, build_s: float, rss_before: float) -> dict[str, Any]:
+    from compliance.model import Party
+
+    rng = random.Random(SEED)
+    variants = rng.sample(list(screener.index.variants), 1000)
+    listed = [_perturb(v.name, rng) for v in variants]
+    negatives = _names(SHARED / "name_matching/yente/negatives_us.csv") + _names(
+        SHARED / "name_matching/yente/negatives_global.csv"
+    )
+    clean = rng.sample(negatives, 1000)
+    queries = listed + clean
+    rng.shuffle(queries)
+    t0 = time.perf_counter()
+    n_hits = 0
+    for q in queries:
+        n_hits += len(screener.match_name(q, threshold=DEFAULT_REVIEW_THRESHOLD))
+    index_s = time.perf_counter() - t0
+    parties = [
+        Party(id=f"p{i}", name=q[:1000], roles=["purchaser"], country="US") for i, q in enumerate(queries[:1000])
+    ]
+    as_of = dt.date(2026, 11, 23)
+    t0 = time.perf_counter()
+    for p in parties:
+        screener.screen(p, as_of=as_of, review_threshold=DEFAULT_REVIEW_THRESHOLD)
+    screen_s = time.perf_counter() - t0
+    sample = rng.sample(listed, 40) + rng.sample(clean, 20)
+    t0 = time.perf_counter()
+    brute = [{(m.entry.list_id, m.entry.entry_id) for m in screener.brute_force(q)} for q in sample]
+    brute_s = time.perf_counter() - t0
+    indexed = [{(m.entry.list_id, m.entry.entry_id) for m in screener.match_name(q)} for q in sample]
+    total = sum(len(b) for b in brute)
+    found = sum(len(b & i) for b, i in zip(brute, indexed, strict=True))
+    rf_names = [v.name for v in screener.index.variants]
+    t0 = time.perf_counter()
+    from rapidfuzz import process
+
+    for q in sample[:20]:
+        process.extract(q, rf_names, scorer=fuzz.WRatio, score_cutoff=85, limit=None)
+    wratio_s = time.perf_counter() - t0
+    return {
+        "index": screener.index.stats(),
+        "build_seconds": round(build_s, 2),
+        "resident_memory_mb": {"before_build": rss_before, "after_build": rss_mb()},
+        "query_mix": "1000 list names with one random perturbation (typo, case, dropped last word, swapped words) "
+        "+ 1000 person names from yente negatives (US + global), shuffled",
+        "queries": len(queries),
+        "index_queries_per_second": round(len(queries) / index_s, 1),
+        "index_hits_returned": n_hits,
+        "screen_party_queries_per_second": round(len(parties) / screen_s, 1),
+        "brute_force_queries": len(sample),
+        "brute_force_queries_per_second": round(len(sample) / brute_s, 2),
+        "index_recall_vs_brute_force": round(found / total, 4) if total else None,
+        "brute_force_hits": total,
+        "rapidfuzz_wratio_scan_queries_per_second": round(20 / wratio_s, 1),
+        "threshold": DEFAULT_REVIEW_THRESHOLD,
+        "cores": 1,
+    }
+
+
+def main() -> None:
+    if not SHARED.exists():
+        sys.exit("../shared/data is not available; the benchmark reads it in place")
+    started = time.perf_counter()
+    result: dict[str, Any] = {
+        "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "thresholds": {"match": DEFAULT_MATCH_THRESHOLD, "review": DEFAULT_REVIEW_THRESHOLD},
+    }
+    result["nomenklatura_cases"] = accuracy()
+    result["watchman_cross_script"] = cross_script()
+    rss_before = rss_mb()
+    csl = import_csl(SHARED / "csl/consolidated.csv.gz", lists=None)
+    el2026 = import_restricted_parties_json(SHARED / "bis_entity_list/restricted_parties.json")
+    t0 = time.perf_counter()
+    screener = Screener([csl, el2026])
+    build_s = time.perf_counter() - t0
+    result["throughput"] = throughput(screener, build_s, rss_before)
+    result["yente"] = yente(screener)
+    result["runtime_seconds"] = round(time.perf_counter() - started, 1)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    acc = result["nomenklatura_cases"]
+    for subset in ("all", "organisations", "persons"):
+        row = acc[subset]
+        ours = row["ours"]
+        print(
+            f"{subset:14} ours F1 {ours['f1']:.3f} (P {ours['precision']:.3f} R {ours['recall']:.3f})"
+            f" | logic-v2 F1 {row['logic_v2']['f1']:.3f} | WRatio best F1 {row['wratio_best']['f1']:.3f}"
+        )
+    tp = result["throughput"]
+    print(
+        f"index {tp['index_queries_per_second']} q/s, screen() {tp['screen_party_queries_per_second']} q/s, "
+        f"brute force {tp['brute_force_queries_per_second']} q/s, recall vs brute {tp['index_recall_vs_brute_force']}, "
+        f"build {tp['build_seconds']} s, RSS {tp['resident_memory_mb']}"
+    )
+    y = result["yente"]
+    print(
+        "yente:",
+        {k: v for k, v in y.items() if isinstance(v, dict)},
+    )
+    cs = result["watchman_cross_script"]
+    print(f"cross-script recall @match {cs['recall_at_match_threshold']} @review {cs['recall_at_review_threshold']}")
+    print(f"wrote {OUT.relative_to(ROOT)} in {result['runtime_seconds']} s")
+
+
+if __name__ == "__main__":
+    main()

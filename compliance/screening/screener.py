@@ -1,0 +1,260 @@
+"""The ``Screener``: the engine's ``PartyScreener`` over one or more list snapshots."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from rapidfuzz import fuzz
+
+from compliance.evidence import ListEntry, MatcherInfo, ScreeningHit, TokenAlignment
+from compliance.model import ListRef, Party
+from compliance.screening.accepted import AcceptedMatch, DecisionBook
+from compliance.screening.index import ESSENTIAL_FRACTION, NameIndex
+from compliance.screening.lists import ListSnapshot, parse_yaml_list
+from compliance.screening.normalize import NameForm, analyze
+from compliance.screening.scorer import SCORER_NAME, SCORER_VERSION, align, explain, matcher_config, score_pairs
+
+DEFAULT_MATCH_THRESHOLD: Final = 0.85
+"""Score at or above which a hit is a match. The ruleset copies this value; the benchmark uses it as is."""
+DEFAULT_REVIEW_THRESHOLD: Final = 0.70
+"""Score at or above which a hit is returned for human review (below the match threshold)."""
+COUNTRY_MISMATCH_PENALTY: Final = 0.03
+"""Subtracted from the name score when the party's country is not among the entry's countries."""
+ADDRESS_SIMILAR: Final = 0.6
+"""Address token-set similarity at or above which the address qualifier reads ``similar``."""
+
+DEFAULT_LIST_RESOURCE: Final = "entity_list.yaml"
+DEFAULT_LIST_PATH: Final = Path(__file__).resolve().parent.parent / "data" / DEFAULT_LIST_RESOURCE
+
+
+@dataclass(frozen=True, slots=True)
+class NameMatch:
+    """The best-scoring name of one entry for one query name (before it becomes a ``ScreeningHit``)."""
+
+    entry: ListEntry
+    snapshot: int
+    score: float
+    query_name: str
+    matched_name: str
+    alignment: tuple[tuple[str, str, float], ...]
+
+
+def load_default_snapshot() -> ListSnapshot:
+    """The embedded curated Entity List (``compliance/data/entity_list.yaml``)."""
+    path = DEFAULT_LIST_PATH
+    return parse_yaml_list(path.read_text(encoding="utf-8"), f"compliance/data/{DEFAULT_LIST_RESOURCE}")
+
+
+class Screener:
+    """Screens parties against list snapshots; implements ``compliance.evidence.PartyScreener``.
+
+    Build once and share: construction analyses and indexes every name; ``screen`` only reads, so one
+    instance is safe to use from many threads. Instances pickle (the index is plain data), and
+    ``Screener(snapshots)`` rebuilds one from snapshots in a worker process.
+
+    ``screen`` returns only entries in force at ``as_of``: an entry whose ``start_date`` is after
+    ``as_of`` is not evidence and is left out (an entry without a start date is always in force).
+    """
+
+    def __init__(
+        self,
+        snapshots: Sequence[ListSnapshot] | ListSnapshot,
+        *,
+        decisions: Iterable[AcceptedMatch] | DecisionBook = (),
+        essential_fraction: float = ESSENTIAL_FRACTION,
+        country_mismatch_penalty: float = COUNTRY_MISMATCH_PENALTY,
+    ) -> None:
+        snaps = (snapshots,) if isinstance(snapshots, ListSnapshot) else tuple(snapshots)
+        if not snaps:
+            raise ValueError("a Screener needs at least one list snapshot")
+        self.snapshots: tuple[ListSnapshot, ...] = snaps
+        self.decisions = decisions if isinstance(decisions, DecisionBook) else DecisionBook(decisions)
+        self.essential_fraction = essential_fraction
+        self.country_mismatch_penalty = country_mismatch_penalty
+        entries: list[ListEntry] = []
+        owner: list[int] = []
+        for s_idx, snap in enumerate(snaps):
+            entries.extend(snap.entries)
+            owner.extend([s_idx] * len(snap.entries))
+        self._entry_snapshot: tuple[int, ...] = tuple(owner)
+        self.index = NameIndex(entries)
+        self._refs: tuple[ListRef, ...] = tuple(s.ref() for s in snaps)
+        config = matcher_config()
+        config.update(
+            {
+                "country_mismatch_penalty": country_mismatch_penalty,
+                "index.essential_fraction": essential_fraction,
+            }
+        )
+        self.matcher = MatcherInfo(name=SCORER_NAME, version=SCORER_VERSION, config=config)
+
+    # -- construction helpers ----------------------------------------------------------------
+
+    @classmethod
+    def default(cls, *, decisions: Iterable[AcceptedMatch] | DecisionBook = ()) -> Screener:
+        """A screener over the embedded curated Entity List."""
+        return cls([load_default_snapshot()], decisions=decisions)
+
+    @classmethod
+    def from_files(
+        cls, paths: Iterable[str | Path], *, decisions: Iterable[AcceptedMatch] | DecisionBook = ()
+    ) -> Screener:
+        from compliance.screening.importers import load_list
+
+        return cls([load_list(p) for p in paths], decisions=decisions)
+
+    def with_decisions(self, decisions: Iterable[AcceptedMatch] | DecisionBook) -> Screener:
+        """The same index with another decision book (no re-indexing)."""
+        clone = object.__new__(Screener)
+        clone.__dict__.update(self.__dict__)
+        clone.decisions = decisions if isinstance(decisions, DecisionBook) else DecisionBook(decisions)
+        return clone
+
+    # -- PartyScreener ---------------------------------------------------------------------------
+
+    def list_refs(self) -> list[ListRef]:
+        return list(self._refs)
+
+    def screen(
+        self,
+        party: Party,
+        *,
+        as_of: dt.date,
+        review_threshold: float = DEFAULT_REVIEW_THRESHOLD,
+    ) -> list[ScreeningHit]:
+        """Hits with score >= ``review_threshold`` for the party's name and aliases, best first.
+
+        One hit per list entry (the best of the party's names against the best of the entry's names).
+        The score includes the country qualifier (``- COUNTRY_MISMATCH_PENALTY`` when the party's
+        country is not among the entry's known countries). Entries with ``start_date > as_of`` are left
+        out. Hits suppressed by an active accepted-match decision are returned with ``suppressed_by``.
+        """
+        best: dict[int, tuple[float, NameMatch, dict[str, str]]] = {}
+        floor = review_threshold - 1e-9
+        for name in [party.name, *party.aliases]:
+            for match_idx, match in self._match_name(name, review_threshold - self.country_mismatch_penalty, as_of):
+                adjusted, qualifiers = self._qualify(party, match)
+                if adjusted < floor:
+                    continue
+                current = best.get(match_idx)
+                if current is None or adjusted > current[0]:
+                    best[match_idx] = (adjusted, match, qualifiers)
+        hits = [self._hit(party, adjusted, match, qualifiers, as_of) for adjusted, match, qualifiers in best.values()]
+        hits.sort(key=lambda h: (-h.score, h.entry.list_id, h.entry.entry_id))
+        return hits
+
+    # -- name-level API ----------------------------------------------------------------------
+
+    def match_name(
+        self, name: str, *, threshold: float = DEFAULT_REVIEW_THRESHOLD, as_of: dt.date | None = None
+    ) -> list[NameMatch]:
+        """Entries whose best name scores >= ``threshold`` against ``name`` (no qualifiers), best first."""
+        out = [m for _, m in self._match_name(name, threshold, as_of)]
+        out.sort(key=lambda m: (-m.score, m.entry.list_id, m.entry.entry_id))
+        return out
+
+    def brute_force(
+        self, name: str, *, threshold: float = DEFAULT_REVIEW_THRESHOLD, as_of: dt.date | None = None
+    ) -> list[NameMatch]:
+        """The same as ``match_name`` but scoring every indexed name (the reference for index recall)."""
+        out = [m for _, m in self._match_name(name, threshold, as_of, brute=True)]
+        out.sort(key=lambda m: (-m.score, m.entry.list_id, m.entry.entry_id))
+        return out
+
+    def _match_name(
+        self, name: str, threshold: float, as_of: dt.date | None, *, brute: bool = False
+    ) -> list[tuple[int, NameMatch]]:
+        q = analyze(name)
+        if not q.tokens:
+            return []
+        variants = self.index.variants
+        ids: Iterable[int] = (
+            range(len(variants)) if brute else self.index.candidates(q, threshold, self.essential_fraction)
+        )
+        entries = self.index.entries
+        qw = q.total_weight
+        floor = threshold - 1e-9
+        best: dict[int, tuple[float, int, list[tuple[tuple[int, ...], tuple[int, ...], float]]]] = {}
+        for v_idx in ids:
+            v = variants[v_idx]
+            ew = v.form.total_weight
+            # cheap bound: a name much heavier or lighter than the query cannot reach the threshold
+            # (the person-name discount halves the heavier side's extra weight at most)
+            lo, hi = (qw, ew) if qw <= ew else (ew, qw)
+            if 2.0 * lo / (lo + lo + 0.5 * (hi - lo)) < floor:
+                continue
+            pairs = align(q, v.form)
+            s = score_pairs(q, v.form, pairs)
+            if s < floor:
+                continue
+            cur = best.get(v.entry)
+            if cur is None or s > cur[0]:
+                best[v.entry] = (s, v_idx, pairs)
+        out: list[tuple[int, NameMatch]] = []
+        for e_idx, (s, v_idx, pairs) in best.items():
+            entry = entries[e_idx]
+            if as_of is not None and entry.start_date is not None and entry.start_date > as_of:
+                continue
+            v = variants[v_idx]
+            out.append(
+                (
+                    e_idx,
+                    NameMatch(
+                        entry=entry,
+                        snapshot=self._entry_snapshot[e_idx],
+                        score=round(s, 4),
+                        query_name=name,
+                        matched_name=v.name,
+                        alignment=tuple(explain(q, v.form, pairs)),
+                    ),
+                )
+            )
+        return out
+
+    # -- qualifiers and hits -------------------------------------------------------------------
+
+    def _qualify(self, party: Party, match: NameMatch) -> tuple[float, dict[str, str]]:
+        entry = match.entry
+        qualifiers: dict[str, str] = {}
+        score = match.score
+        countries = list(entry.countries) or ([entry.country] if entry.country else [])
+        if not countries:
+            qualifiers["country"] = "unknown"
+        elif party.country in countries:
+            qualifiers["country"] = "match"
+        else:
+            qualifiers["country"] = "mismatch"
+            qualifiers["country_adjustment"] = f"-{self.country_mismatch_penalty:g}"
+            score = max(0.0, score - self.country_mismatch_penalty)
+        if party.address and entry.addresses:
+            sim = max(fuzz.token_set_ratio(party.address.lower(), a.lower()) for a in entry.addresses) / 100.0
+            qualifiers["address"] = f"{'similar' if sim >= ADDRESS_SIMILAR else 'different'} ({sim:.2f})"
+        return round(score, 4), qualifiers
+
+    def _hit(
+        self, party: Party, score: float, match: NameMatch, qualifiers: dict[str, str], as_of: dt.date
+    ) -> ScreeningHit:
+        decision = self.decisions.suppressing(party, match.entry, as_of) if len(self.decisions) else None
+        return ScreeningHit(
+            party_id=party.id,
+            entry=match.entry,
+            score=score,
+            query_name=match.query_name,
+            matched_name=match.matched_name,
+            alignment=[TokenAlignment(query_token=a, entry_token=b, score=s) for a, b, s in match.alignment],
+            qualifiers=qualifiers,
+            matcher=self.matcher,
+            snapshot=self._refs[match.snapshot],
+            suppressed_by=decision.id if decision else None,
+        )
+
+
+def score_names(a: str, b: str) -> float:
+    """Score two names with the screening scorer (symmetric, 0..1, no qualifiers)."""
+    fa: NameForm = analyze(a)
+    fb: NameForm = analyze(b)
+    return round(score_pairs(fa, fb, align(fa, fb)), 4)
