@@ -140,12 +140,13 @@ def parse_condition(when: Mapping[str, Any], params: ParamLookup | None = None) 
             )
         rest = {k: v for k, v in body.items() if k != "fact"}
         test = _parse_pattern_body(rest, fact_type, path, seen, params)
-        if any(True for _ in _refs(test)) and _has_alternatives(to_nnf(test)):
-            # Measured here: durable_rules ignores an equality join in a pattern that also holds an $or,
-            # and fires for every pair of facts. The reference would not, so the language refuses it.
+        if any(True for _ in _refs(test)) and _has_compound(to_nnf(test)):
+            # durable_rules ignores an equality join in a pattern that also holds an $or, a list test or a
+            # nested $and, and fires for every pair of facts. The reference would not: refuse it.
             raise ConditionError(
-                "a reference (ref:) cannot share a pattern with alternatives (any_of, in, not, none): "
-                "durable_rules ignores the join there; move the alternatives to another pattern",
+                "a reference (ref:) can only share a pattern with plain comparisons (eq, ne, lt, gt, exists): "
+                "durable_rules ignores the join beside any_of, in, not, any/all/none; move those to another "
+                "pattern",
                 path,
             )
         patterns.append(Pattern(alias, fact_type, test))
@@ -425,17 +426,19 @@ def referenced_fields(cond: Condition) -> dict[str, set[str]]:
     return out
 
 
-def _has_alternatives(test: Test) -> bool:
-    """Whether a test in negation normal form compiles to a durable_rules `$or` anywhere."""
-    if isinstance(test, AnyOf):
-        return len(test.tests) > 1 or any(_has_alternatives(t) for t in test.tests)
+def _has_compound(test: Test) -> bool:
+    """Whether a pattern body (in negation normal form) compiles to anything but flat comparisons.
+
+    Measured here: durable_rules ignores an equality join in a pattern that also holds an `$or`, an
+    `$iany`/`$iall` list test or a nested `$and`; with only flat comparisons beside it the join holds.
+    """
     if isinstance(test, AllOf):
-        return any(_has_alternatives(t) for t in test.tests)
+        return any(isinstance(t, AllOf | AnyOf) or _has_compound(t) for t in test.tests)
+    if isinstance(test, AnyOf):
+        return True
     if isinstance(test, OneOf):
         return len(test.values) > 1
-    if isinstance(test, Contains):
-        return test.mode == "any" and len(test.values) > 1
-    return isinstance(test, Not)
+    return isinstance(test, Contains | Not)
 
 
 def _refs(test: Test) -> Iterator[Ref]:

@@ -153,17 +153,25 @@ class Party(_Strict):
 class ItemSpecs(_Strict):
     """Technical parameters an item may declare instead of (or besides) a catalogue model name."""
 
-    tpp: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    die_area_mm2: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    # Upper bounds keep arithmetic finite (TPP / die area must not overflow to infinity): each is orders of
+    # magnitude above any real device (B300 TPP 56,000; die areas are hundreds of mm²).
+    tpp: float | None = Field(default=None, ge=0, le=1e9, allow_inf_nan=False)
+    die_area_mm2: float | None = Field(default=None, ge=1e-3, le=1e6, allow_inf_nan=False)
     datacenter: bool | None = None
-    interconnect_gbs: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    dram_bandwidth_gbs: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    interconnect_gbs: float | None = Field(default=None, ge=0, le=1e9, allow_inf_nan=False)
+    dram_bandwidth_gbs: float | None = Field(default=None, ge=0, le=1e9, allow_inf_nan=False)
     location_verification: bool | None = None
-    dense_tops: dict[Literal["fp4", "fp8", "int8", "fp16", "bf16", "tf32", "fp32", "fp64", "int4"], float] | None = None
+    dense_tops: (
+        dict[
+            Literal["fp4", "fp8", "int8", "fp16", "bf16", "tf32", "fp32", "fp64", "int4"],
+            Annotated[float, Field(ge=0, le=1e8, allow_inf_nan=False)],
+        ]
+        | None
+    ) = None
     """Dense datasheet TOPS/TFLOPS per precision; TPP is the maximum of value × bit length."""
     ics_per_unit: int | None = Field(default=None, ge=1)
     """For systems (4A090): the number of accelerator ICs in one unit (e.g. 72 in a GB200 NVL72 rack)."""
-    training_ops: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    training_ops: float | None = Field(default=None, ge=0, le=1e40, allow_inf_nan=False)
     """For model weights (4E091): operations used to train the model."""
     open_weights: bool | None = None
 

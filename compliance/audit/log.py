@@ -125,7 +125,7 @@ class AuditLog:
         Storing early closes the window in which a ruleset file edited on disk after loading could no
         longer be stored (the record would then say so and replay would report the hash missing).
         """
-        screener = getattr(engine, "screener", None) or getattr(engine, "_screener", None)
+        screener = engine.screener
         for snapshot in getattr(screener, "snapshots", ()) or ():
             self.add_list(snapshot)
         self._stored_ruleset(engine.ruleset)

@@ -68,16 +68,25 @@ class EngineSpec:
     output: OutputFormat = "jsonl"
     hook: str | None = None
     """``module:function`` called with each RawRecord before evaluation (tests inject crashes here)."""
+    audit_log: str | None = None
+    """Decision-log path; every worker appends to it (the log serialises appends with a file lock)."""
+    audit_mask: tuple[str, ...] = ()
 
     def build_engine(self) -> Engine:
-        if self.screening == "default":
-            return Engine.load(self.ruleset, self.overlays, backend=self.backend)
-        if self.screening == "none":
-            return Engine.load(self.ruleset, self.overlays, backend=self.backend, screener=None)
-        from compliance.screening.screener import Screener
+        from compliance.audit import open_audit_log
 
-        screener = Screener.from_files(self.screening)
-        return Engine.load(self.ruleset, self.overlays, backend=self.backend, screener=screener)
+        audit = open_audit_log(self.audit_log, mask=self.audit_mask)
+        screener: Any = "default"
+        if self.screening == "none":
+            screener = None
+        elif self.screening != "default":
+            from compliance.screening.screener import Screener
+
+            screener = Screener.from_files(self.screening)
+        engine = Engine.load(self.ruleset, self.overlays, backend=self.backend, screener=screener, on_decision=audit)
+        if audit is not None:
+            audit.attach(engine)
+        return engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +111,7 @@ class WorkerState:
         hook_name = spec.hook or os.environ.get(HOOK_ENV) or None
         self.hook: Callable[[RawRecord], None] | None = load_hook(hook_name) if hook_name else None
         self._classifier: ItemClassifier | None = None
-        template = self.engine.evaluate({"id": "(template)"}, spec.as_of or dt.date.today())
+        template = self.engine.error_determination("(template)", "(template)", spec.as_of or dt.date.today())
         self.template: dict[str, Any] = template.model_dump(mode="json")
 
     @property

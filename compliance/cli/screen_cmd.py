@@ -75,6 +75,13 @@ def screen(
     dask: Annotated[
         str | None, typer.Option("--dask", help="Run on this Dask scheduler (address) instead of local workers.")
     ] = None,
+    audit_log: Annotated[
+        Path | None, typer.Option("--audit-log", help="Append a hash-chained decision record per determination.")
+    ] = None,
+    audit_mask: Annotated[
+        list[str] | None,
+        typer.Option("--audit-mask", help="JSON pointer of an input field to mask in the audit log (repeatable)."),
+    ] = None,
 ) -> None:
     """Screen transactions and write one determination per input record."""
     if fmt not in FORMATS:
@@ -87,6 +94,8 @@ def screen(
         fail("--resume needs --output (the checkpoint lives beside it)")
     if fmt in ("csv", "parquet") and output is None:
         fail(f"--format {fmt} needs --output")
+    if audit_log is not None and dask is not None:
+        fail("--audit-log cannot be used with --dask: the log's file lock is not dependable across machines")
     threshold = FAIL_ON[fail_on]
     day = parse_date(as_of)
     column_mapping = ColumnMapping.load(mapping) if mapping is not None else ColumnMapping()
@@ -102,6 +111,8 @@ def screen(
         as_of=day,
         mapping=column_mapping,
         output=fmt,  # type: ignore[arg-type]
+        audit_log=str(audit_log) if audit_log is not None else None,
+        audit_mask=tuple(audit_mask or ()),
     )
     shown = 0
     input_errors = 0

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import threading
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -171,6 +172,11 @@ class Engine:
     def engine_ref(self) -> EngineRef:
         return EngineRef(version=__version__, backend=self._backend_name)
 
+    @property
+    def screener(self) -> PartyScreener | None:
+        """The party screener (None when screening is off): what the audit store snapshots."""
+        return self._screener
+
     def list_refs(self) -> list[ListRef]:
         return list(self._screener.list_refs()) if self._screener is not None else []
 
@@ -182,13 +188,19 @@ class Engine:
         as_of: dt.date | None = None,
         *,
         ledger: Ledger | None = None,
+        deadline: float | None = None,
     ) -> Determination:
-        """Evaluate one transaction. Never raises for bad data: failures give outcome ``error``."""
+        """Evaluate one transaction. Never raises for bad data: failures give outcome ``error``.
+
+        ``deadline`` is a ``time.monotonic()`` value: past it, the evaluation stops at the next step boundary
+        (after enrichment, after inference) with outcome ``error``. The C core holds the GIL during a call, so
+        a hard time limit belongs to a worker process that can be killed (``compliance screen`` does that).
+        """
         loaded = self._loaded
         validated: Transaction | None
         if isinstance(txn, Transaction):
             validated = txn
-            det = self._evaluate(loaded, txn, as_of, ledger)
+            det = self._evaluate(loaded, txn, as_of, ledger, deadline)
         else:
             try:
                 validated = Transaction.model_validate(txn)
@@ -196,7 +208,7 @@ class Engine:
                 validated = None
                 det = self._error(loaded, _raw_id(txn), as_of, "", f"invalid transaction: {_first_error(exc)}")
             else:
-                det = self._evaluate(loaded, validated, as_of, ledger)
+                det = self._evaluate(loaded, validated, as_of, ledger, deadline)
         if self._on_decision is not None:
             try:
                 self._on_decision(det, validated, loaded.ruleset)
@@ -205,14 +217,21 @@ class Engine:
         return det
 
     def _evaluate(
-        self, loaded: _Loaded, txn: Transaction, as_of: dt.date | None, ledger: Ledger | None
+        self,
+        loaded: _Loaded,
+        txn: Transaction,
+        as_of: dt.date | None,
+        ledger: Ledger | None,
+        deadline: float | None = None,
     ) -> Determination:
         day = as_of or txn.date
         digest = input_sha256(txn)
         try:
             evidence = loaded.enricher.enrich(txn, day, ledger)
+            _check_deadline(deadline, "enrichment")
             facts = fact_index(evidence.facts)
             activations = loaded.backend.fire(evidence.facts)
+            _check_deadline(deadline, "inference")
             decision = decide(loaded.ruleset, activations, facts, day)
         except ComplianceError as exc:
             return self._error(loaded, txn.id, day, digest, str(exc))
@@ -234,6 +253,13 @@ class Engine:
             timestamp=dt.datetime.now(dt.UTC),
         )
 
+    def error_determination(self, transaction_id: str, reason: str, as_of: dt.date | None = None) -> Determination:
+        """An ``error`` determination for a record that never reached evaluation (e.g. a worker crash).
+
+        Not passed to the decision hook: the caller decides whether and how it is recorded.
+        """
+        return self._error(self._loaded, transaction_id, as_of, "", reason)
+
     def fire(self, txn: Transaction, as_of: dt.date | None = None) -> tuple[Evidence, list[Activation]]:
         """Enrich and fire without deciding: for explanations and differential tests."""
         loaded = self._loaded
@@ -254,6 +280,11 @@ class Engine:
             timestamp=dt.datetime.now(dt.UTC),
             error=reason,
         )
+
+
+def _check_deadline(deadline: float | None, step: str) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise EngineError(f"evaluation deadline exceeded after {step}")
 
 
 def _accepted_note(hit: Any) -> str:

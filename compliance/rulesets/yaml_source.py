@@ -110,9 +110,10 @@ def load_yaml_text(text: str, name: str) -> Any:
     """Parse YAML text strictly; errors carry ``name`` and the line."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise RulesetError(f"file is larger than {MAX_FILE_BYTES} bytes", name, 1)
-    loader = _Composer(text)
-    loader.name = name
+    loader: _Composer | None = None
     try:
+        loader = _Composer(text)  # inside the try: the reader itself rejects NUL and control characters
+        loader.name = name
         node = loader.get_single_node()
         if node is None:
             return None
@@ -122,10 +123,16 @@ def load_yaml_text(text: str, name: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         raise RulesetError(f"YAML syntax: {exc.problem or exc}", name, line) from None
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise RulesetError(f"YAML: {exc.reason} (character {exc.character!r})", name, line) from None
     except yaml.YAMLError as exc:
         raise RulesetError(f"YAML: {exc}", name, 1) from None
+    except RecursionError:
+        raise RulesetError(f"nesting deeper than {MAX_DEPTH} levels", name, 1) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _check_depth(root: yaml.Node, name: str) -> None:
