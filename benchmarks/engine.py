@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from compliance import Engine, Transaction, load_ruleset  # noqa: E402
-from compliance.engine.backends import SENTINEL_RULE, compile_rules, encode_facts  # noqa: E402
+from compliance.engine.backends import SENTINEL_RULE, compile_rules, encode_facts, tested_fields  # noqa: E402
 
 OVERLAYS = ["ai-diffusion-2025", "iaas-kyc-2024", "chip-security-act"]
 COUNTRIES = ["US", "JP", "DE", "SG", "MY", "IN", "AE", "SA", "KR", "TW", "GB", "NL", "ID", "VN", "BR", "CN", "HK"]
@@ -150,11 +150,12 @@ def time_raw_floor(engine: Engine, txns: list[Transaction]) -> dict[str, float]:
     shards = compile_rules(engine.ruleset.rules)
     handles = [dre.create_ruleset(f"raw-floor-{i}", json.dumps(shard)) for i, shard in enumerate(shards)]
     fact_sets = [engine.fire(t)[0].facts for t in txns]
+    fields = tested_fields(engine.ruleset.rules)  # the same projected facts the adapter sends
     counter = iter(range(10**9))
 
     def once(facts: Any) -> int:
         sid = f"r{next(counter)}"
-        payload = encode_facts(facts, sid)
+        payload = encode_facts(facts, sid, fields)
         fired = 0
         for h in handles:
             _, state = dre.assert_facts(h, payload)

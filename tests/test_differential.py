@@ -247,8 +247,8 @@ def test_truncated_batch_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
     backend = DurableBackend([_Rule("ADV", cond)], "truncated")  # type: ignore[list-item]
     real = backends.encode_facts
 
-    def drop_sentinel(facts: list[Fact], sid: str) -> str:
-        text = real(facts, sid)
+    def drop_sentinel(facts: list[Fact], sid: str, fields: Any = None) -> str:
+        text = real(facts, sid, fields)
         return text[: text.rindex(",")] + "]"
 
     monkeypatch.setattr(backends, "encode_facts", drop_sentinel)

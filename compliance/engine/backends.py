@@ -27,6 +27,7 @@ from compliance.conditions import (
     alpha_tests,
     compile_pattern,
     eval_test,
+    referenced_fields,
 )
 from compliance.errors import EngineError, RulesetError
 from compliance.facts import Fact, FieldValue
@@ -195,15 +196,37 @@ def _needs_slow_path(facts: Sequence[Fact]) -> bool:
     return False
 
 
-def encode_facts(facts: Sequence[Fact], sid: str) -> str:
-    """[begin marker, facts..., end sentinel] as one JSON array, in one batch (notes §10.3)."""
+def tested_fields(rules: Sequence[Rule]) -> dict[str, frozenset[str]]:
+    """Per fact type, the fields some rule tests: all the engine needs to see (the rest stays in Python)."""
+    out: dict[str, set[str]] = {}
+    for rule in rules:
+        aliases = rule.condition.aliases()
+        for alias, names in referenced_fields(rule.condition).items():
+            out.setdefault(aliases[alias], set()).update(names)
+    return {t: frozenset(n) for t, n in out.items()}
+
+
+def encode_facts(facts: Sequence[Fact], sid: str, fields: Mapping[str, frozenset[str]] | None = None) -> str:
+    """[begin marker, facts..., end sentinel] as one JSON array, in one batch (notes §10.3).
+
+    With ``fields``, only the fields some rule tests are sent, and facts of types no rule tests are left out:
+    durable_rules parses and indexes every property it receives.
+    """
     bodies: list[dict[str, Any]] = [{"t": BEGIN_TYPE, "id": "$begin", "sid": sid}]
     for fact in facts:
         if len(fact.fields) + 3 > MAX_PROPERTIES:
             raise EngineError(f"fact {fact.key} has {len(fact.fields)} fields; durable_rules allows 255")
-        body: dict[str, Any] = {"t": fact.type, "id": fact.key, "sid": sid}
-        for name, value in fact.fields.items():
-            body[DURABLE_FIELD_NAMES.get(name, name)] = value
+        if fields is None:
+            body = dict(fact.fields)
+        else:
+            wanted = fields.get(fact.type)
+            if wanted is None:
+                continue
+            body = {k: v for k, v in fact.fields.items() if k in wanted}
+        for src, dst in DURABLE_FIELD_NAMES.items():  # the domain `id` travels as `oid`
+            if src in body:
+                body[dst] = body.pop(src)
+        body["t"], body["id"], body["sid"] = fact.type, fact.key, sid
         bodies.append(body)
     bodies.append({"t": END_TYPE, "id": "$end", "sid": sid})
     if _needs_slow_path(facts):
@@ -223,6 +246,7 @@ class DurableBackend:
         self._dre = durable_rules_engine
         self._name = name
         self._shards = compile_rules(rules)
+        self._fields = tested_fields(rules)
         self._payloads = [dumps(shard) for shard in self._shards]
         self._lock = threading.Lock()
         self._handles: list[int] = []
@@ -244,7 +268,7 @@ class DurableBackend:
     def fire(self, facts: Sequence[Fact]) -> list[Activation]:
         with self._lock:  # assert → drain → delete must be atomic per ruleset (notes §10.7)
             sid = f"s{next(self._sids)}"  # fresh sid per evaluation; sessions are deleted (1024-sid cap)
-            payload = encode_facts(facts, sid)
+            payload = encode_facts(facts, sid, self._fields)
             out: list[Activation] = []
             for handle in self._handles:
                 out.extend(self._fire_one(handle, payload, sid))

@@ -8,7 +8,6 @@ Catala-style declared exceptions, never silent precedence); (3) qualify licence 
 from __future__ import annotations
 
 import datetime as dt
-import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -98,8 +97,7 @@ def _finding(
     policy = _policy(rule, bound)
     if by is not None:
         notes.insert(0, f"overridden by {by.rule_id} ({ruleset.rule(by.rule_id).spec.title})")
-    # model_construct: every value here comes from the validated ruleset and the engine's own facts.
-    return Finding.model_construct(
+    return Finding(
         rule_id=rule.id,
         title=rule.spec.title,
         outcome=rule.spec.outcome,
@@ -142,7 +140,7 @@ def _bind(alias: str, fact: Fact, rule: Rule) -> BoundFact:
             if id(prov) not in seen:
                 seen.add(id(prov))
                 provenance.append(prov)
-    return BoundFact.model_construct(
+    return BoundFact(
         alias=alias, type=fact.type, id=str(fact.fields.get("id", fact.id)), fields=fields, provenance=provenance
     )
 
@@ -155,13 +153,14 @@ class _Values(dict[str, Any]):
 def render_because(
     rule: Rule, bound: Mapping[str, Fact], ruleset: Ruleset, policy: ReviewPolicy | None, exceptions: list[str]
 ) -> str:
-    values = _Values()
-    for _, name, _, _ in string.Formatter().parse(rule.spec.because):
-        if name is None or name in values:
+    out: list[str] = []
+    for literal, name in rule.because_parts:
+        out.append(literal)
+        if name is None:
             continue
         alias, _, fname = name.partition(".")
         if alias == "param":
-            values[name] = _show(ruleset.parameters[fname].value)
+            out.append(_show(ruleset.parameters[fname].value))
         elif alias == "rule":
             extra = {
                 "id": rule.id,
@@ -169,16 +168,9 @@ def render_because(
                 "review_policy": policy.value.replace("_", " ") if policy else "n/a",
                 "exceptions": ", ".join(exceptions) or "none",
             }
-            values[name] = extra[fname]
-        elif alias in bound and fname in bound[alias].fields:
-            values[name] = _show(bound[alias].fields[fname])
-    return _format(rule.spec.because, values)
-
-
-def _format(template: str, values: Mapping[str, str]) -> str:
-    out: list[str] = []
-    for literal, name, _, _ in string.Formatter().parse(template):
-        out.append(literal)
-        if name is not None:
-            out.append(values.get(name, "(not given)"))
+            out.append(extra[fname])
+        else:
+            fact = bound.get(alias)
+            value = fact.fields.get(fname) if fact is not None else None
+            out.append("(not given)" if value is None else _show(value))
     return "".join(out)

@@ -86,6 +86,8 @@ class Rule:
     """Per alias, the fields a finding reports: those tested, those its `because` names, and `id`."""
     tested_values: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     """Per (alias, field), the values the rule's tests name (e.g. the groups a `*_groups` test lists)."""
+    because_parts: tuple[tuple[str, str | None], ...] = ()
+    """The `because` template parsed once: (literal text, placeholder or None) pairs."""
 
     @property
     def id(self) -> str:
@@ -530,6 +532,7 @@ def _build_rule(
         parameters_used=tuple(dict.fromkeys(used_params)),
         reported=reported,
         tested_values={k: frozenset(v) for k, v in tested.items()},
+        because_parts=tuple((literal, name) for literal, name, _, _ in string.Formatter().parse(spec.because)),
     )
 
 
