@@ -167,3 +167,22 @@ def diff(
     else:
         typer.echo(text, nl=False)
     raise typer.Exit(1 if fail_on_change and report.outcome_changes else 0)
+
+
+@rulesets_app.command("doc")
+@friendly_errors
+def doc(
+    ruleset: Annotated[str, typer.Argument(help="Baseline ruleset name or path.")] = "us-ear",
+    overlay: Annotated[
+        list[str] | None, typer.Option("--overlay", "-O", help="Overlays to document (default: the shipped ones).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here (default stdout).")] = None,
+) -> None:
+    """The rules, parameters and overlays as a Markdown catalogue (docs/rulesets.md is this output)."""
+    from compliance.rulesets.catalogue import SHIPPED_OVERLAYS, render_markdown
+
+    text = render_markdown(ruleset, overlay if overlay else SHIPPED_OVERLAYS)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
