@@ -1,29 +1,53 @@
-"""Inverted index over list names for candidate retrieval.
+"""Inverted index over list names for candidate retrieval, with a per-candidate score bound.
 
-Every name and alias of every entry (a *variant*) is analysed once. Keys point to variants:
+Every name and alias of every entry (a *variant*) is analysed once. The index keeps:
 
-- each word token, and each of its one-letter deletions (a symmetric-delete scheme: two words within
-  one edit, or one transposition, share a key), for words of four letters or more;
-- each word token's phonetic key (two consonants or more);
-- the concatenation of two or three adjacent tokens (and its deletions), so ``good will`` finds
-  ``goodwill`` and ``hua wei`` finds ``huawei``.
+- a vocabulary of the distinct list tokens, each with its postings (the variants that contain it);
+- lookup keys from a token to vocabulary tokens: the token itself, its one-letter deletions and those of
+  its singular (a symmetric-delete scheme: two words within one edit, or one transposition, share a
+  key), and its phonetic key (three consonants or more);
+- the concatenations of two or three adjacent tokens of every variant (``hua wei`` -> ``huawei``) as
+  *merge tokens*, looked up by a query word and its one-letter deletions;
+- per variant, as flat numpy arrays: its tokens, their weights, first letters, and its merge tokens
+  with the weight of the words they join.
 
-A query looks up only its *essential* tokens: sorting the query's tokens by weight, the lightest ones
-whose total weight is below ``ESSENTIAL_FRACTION`` of the query's weight cannot reach the threshold on
-their own, so a candidate must share at least one of the others. Every candidate is then scored with
-the same scorer that brute force uses; the benchmark measures the index's recall against brute force.
+A query is answered in three steps:
+
+1. **Token similarities.** Each query token looks up its keys and gets the vocabulary tokens it could
+   align with, with the scorer's own ``token_similarity`` (cached per token). Adjacent query tokens
+   joined (``hua wei``) are compared with whole list words, and each query word with the list's merge
+   tokens, at the scorer's merge similarity.
+2. **Candidates.** Only *essential* query tokens generate candidates: the query's tokens with the
+   longest postings are skipped while their total weight stays below what a name must match to reach
+   the threshold (``required_fraction``); a name matching none of the rest cannot reach it.
+3. **Score bound.** For every candidate, vectorised over all of them, an upper bound of the score:
+   each query token at its best similarity to any of the candidate's tokens, plus each of the
+   candidate's tokens at its best similarity to any query token, over the total weight (with the
+   person-name discount where it can apply). The alignment is one to one, so a pair ``(i, j)`` with
+   similarity ``s`` adds ``s * (w_i + w_j)``, never more than the two best similarities. Only the
+   candidates whose bound reaches the threshold go to the full scorer, best bound first.
+
+The full scorer is the same one brute force uses; the benchmark measures the index's recall against
+brute force. What the bound cannot see: a word more than one edit from every list word (two typos in a
+seven-letter word, for example) earns no credit, so such a pair is found only when the rest of the
+name reaches the threshold on its own.
 """
 
 from __future__ import annotations
 
 import re
-from array import array
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+from rapidfuzz.distance import Levenshtein
 
 from compliance.evidence import ListEntry
 from compliance.screening.normalize import NameForm, analyze, phonetic_key
+from compliance.screening.scorer import INITIAL_SIM, MERGE_MIN_SIM, token_similarity
 from compliance.screening.scorer import MIN_PHONETIC_KEY as _MIN_PHONETIC
 
 ESSENTIAL_FRACTION: Final = 1.0
@@ -31,11 +55,29 @@ ESSENTIAL_FRACTION: Final = 1.0
 
 _PHONETIC_PREFIX: Final = "\x02"
 _KEYED_KINDS: Final = frozenset({"core", "generic", "syl", "num"})
-_MERGE_KINDS: Final = frozenset({"core", "generic", "syl", "num", "form", "stop", "initial"})
+_WORDLIKE: Final = frozenset({"core", "generic", "syl", "initial"})
 _MIN_DELETE_LEN: Final = 4
+_PREFIX_KEY: Final = "\x03"
+_PREFIX_LEN: Final = 6
+"""Words of seven letters or more are also keyed by their first six: long words vary at the end
+(``supercomputer``/``supercomputing``, ``-skiy``/``-skoye``), often by more than two edits."""
+_MIN_DELETE2_LEN: Final = 7
+"""Two edits reach the scorer's 0.7 cutoff from seven letters on; such words also get two-letter deletions."""
+_MIN_MERGE_TARGET: Final = 4
+"""The scorer merges adjacent tokens only into a word of four letters or more."""
+_MERGE_ONE_EDIT: Final = 10
+"""Merges need similarity 0.9: one edit is allowed from ten letters on, two from twenty."""
+_CACHE_SIZE: Final = 100_000
+_SMALL: Final = 48
+"""Up to this many candidates the bound is computed in plain Python (numpy's per-call cost dominates)."""
+_BOUND_SLACK: Final = 1e-4
+"""Similarities are float32 in the bound: keep candidates a little under the threshold too."""
 
 _AFFILIATE_RE: Final = re.compile(r"\.?\s*affiliated entit(?:y|ies)\s*:\s*", re.IGNORECASE)
 _PAREN_RE: Final = re.compile(r"\(([^()]{1,60})\)")
+
+IntArray = npt.NDArray[np.int32]
+FloatArray = npt.NDArray[np.float32]
 
 
 def search_names(entry: ListEntry) -> list[str]:
@@ -80,38 +122,76 @@ def deletes(token: str) -> Iterator[str]:
             yield token[:i] + token[i + 1 :]
 
 
-def _merges(form: NameForm) -> Iterator[str]:
+def deletes2(token: str) -> set[str]:
+    """The token's two-letter deletions (for tokens of ``_MIN_DELETE2_LEN`` letters or more)."""
+    out: set[str] = set()
+    if len(token) >= _MIN_DELETE2_LEN:
+        for d in set(deletes(token)):
+            if len(d) < len(token):
+                out.update(d[:i] + d[i + 1 :] for i in range(len(d)))
+    return out
+
+
+def _hash(key: str) -> int:
+    """A stable 63-bit hash (Python's ``hash`` changes between processes; a pickled index must not)."""
+    b = key.encode()
+    return ((zlib.crc32(b) & 0x7FFFFFFF) << 32) | zlib.crc32(b, 0x9E3779B9)
+
+
+def _singular(tok: str) -> str:
+    if tok.endswith("ies") and len(tok) > 4:
+        return tok[:-3] + "y"
+    if tok.endswith("s") and not tok.endswith("ss") and len(tok) > 4:
+        return tok[:-1]
+    return tok
+
+
+def _word_keys(tok: str) -> set[str]:
+    """Lookup keys of one word: itself, its deletions, its singular's deletions, its phonetic key."""
+    keys = set(deletes(tok))
+    keys.update(deletes2(tok))
+    if len(tok) > _PREFIX_LEN:
+        keys.add(_PREFIX_KEY + tok[:_PREFIX_LEN])
+    sing = _singular(tok)
+    if sing != tok:
+        keys.update(deletes(sing))
+    if tok.isalpha():
+        ph = phonetic_key(tok)
+        if len(ph) >= _MIN_PHONETIC:
+            keys.add(_PHONETIC_PREFIX + ph)
+    return keys
+
+
+def _windows(form: NameForm) -> Iterator[tuple[int, int, str]]:
+    """Adjacent windows of two or three tokens the scorer may merge: (start, size, joined text)."""
     toks, kinds = form.tokens, form.kinds
     n = len(toks)
     for size in (2, 3):
         for start in range(n - size + 1):
-            window = range(start, start + size)
-            if all(kinds[i] in _MERGE_KINDS for i in window) and any(kinds[i] in _KEYED_KINDS for i in window):
-                yield "".join(toks[i] for i in window)
+            if any(kinds[i] in _WORDLIKE for i in range(start, start + size)):
+                yield start, size, "".join(toks[start : start + size])
 
 
 def variant_keys(form: NameForm) -> set[str]:
-    """Every index key of one analysed name."""
+    """Every lookup key that reaches one analysed name's tokens (for inspection and tests)."""
     keys: set[str] = set()
-    for tok, kind, ph in zip(form.tokens, form.kinds, form.phonetics, strict=True):
-        if kind not in _KEYED_KINDS:
-            continue
-        keys.update(deletes(tok))
-        if kind != "num" and len(ph) >= _MIN_PHONETIC:
-            keys.add(_PHONETIC_PREFIX + ph)
-    for merged in _merges(form):
-        keys.update(deletes(merged))
+    for tok in form.tokens:
+        keys.update(_word_keys(tok))
     return keys
 
 
 def token_keys(tok: str, kind: str, phonetic: str) -> set[str]:
     """The keys one query token looks up."""
-    if kind in ("form", "stop"):
-        return set()
-    if kind == "initial":
+    if kind in ("form", "stop", "num") or len(tok) == 1:
         return {tok}
     keys = set(deletes(tok))
-    if kind != "num" and len(phonetic) >= _MIN_PHONETIC:
+    keys.update(deletes2(tok))
+    if len(tok) > _PREFIX_LEN and kind in _WORDLIKE:
+        keys.add(_PREFIX_KEY + tok[:_PREFIX_LEN])
+    sing = _singular(tok)
+    if sing != tok:
+        keys.update(deletes(sing))
+    if kind in _WORDLIKE and len(phonetic) >= _MIN_PHONETIC and tok.isalpha():
         keys.add(_PHONETIC_PREFIX + phonetic)
     return keys
 
@@ -140,115 +220,492 @@ class Variant:
     org_like: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    """What one query token (or joined window) may align with; cached per token."""
+
+    ids: IntArray
+    """Sorted token ids (vocabulary ids, or ``n_vocab + merge id`` for merge tokens)."""
+    sims: FloatArray
+    sim_of: dict[int, float]
+    postings: IntArray
+    """The variants holding any of those tokens (sorted, unique)."""
+    best: FloatArray
+    """Per posting: the best similarity of the query token to any of that variant's tokens."""
+    entry_credit: FloatArray
+    """Per posting: the sum of similarity x list-token weight over the variant's matching tokens."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """One query token (or a window of adjacent query tokens) and the list tokens it may align with."""
+
+    weight: float
+    ids: IntArray
+    """Sorted token ids (vocabulary ids, or ``n_vocab + merge id`` for merge tokens)."""
+    sims: FloatArray
+    sim_of: dict[int, float]
+    postings: IntArray
+    best: FloatArray
+    entry_credit: FloatArray
+    essential_ok: bool
+    """False for tokens that never generate candidates (legal forms, stop words)."""
+    first: int
+    """For a word: its first letter's code (an initial on the list side aligns with it at 0.6)."""
+    initial: bool
+    """A one-letter word: aligns at 0.6 with any list word starting with that letter."""
+
+
+def _csr(groups: Sequence[Sequence[int]]) -> tuple[npt.NDArray[np.int64], IntArray]:
+    offsets = np.zeros(len(groups) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(g) for g in groups])
+    flat = np.fromiter((x for g in groups for x in g), dtype=np.int32, count=int(offsets[-1]))
+    return offsets, flat
+
+
 class NameIndex:
-    """Postings from keys to variants; immutable after construction, so safe to read from threads."""
+    """Token postings, lookup keys and per-variant arrays; immutable after construction (thread-safe reads).
+
+    The only mutable state is a bounded cache of per-token lookups, which threads may share: a lookup
+    is a pure function of the token, so a race only computes one twice.
+    """
 
     def __init__(self, entries: Sequence[ListEntry]) -> None:
         self.entries: tuple[ListEntry, ...] = tuple(entries)
         variants: list[Variant] = []
-        postings: dict[str, list[int]] = {}
+        vocab: dict[str, int] = {}
+        merge_vocab: dict[str, int] = {}
+        var_tokens: list[list[int]] = []
+        var_weights: list[float] = []
+        var_merges: list[list[int]] = []
+        var_merge_w: list[float] = []
         for e_idx, entry in enumerate(self.entries):
             for name in search_names(entry):
                 form = analyze(name)
                 if not form.tokens or all(k in ("initial", "stop", "form") for k in form.kinds):
                     continue
-                v_idx = len(variants)
                 org = any(k in ("form", "generic") for k in form.kinds)
                 variants.append(Variant(e_idx, name, form, frozenset(form.tokens), org))
-                for key in variant_keys(form):
-                    postings.setdefault(key, []).append(v_idx)
+                var_tokens.append([vocab.setdefault(t, len(vocab)) for t in form.tokens])
+                var_weights.extend(form.weights)
+                mids: list[int] = []
+                for start, size, joined in _windows(form):
+                    if len(joined) < _MIN_MERGE_TARGET:
+                        continue
+                    mids.append(merge_vocab.setdefault(joined, len(merge_vocab)))
+                    var_merge_w.append(sum(form.weights[start : start + size]))
+                var_merges.append(mids)
         self.variants: tuple[Variant, ...] = tuple(variants)
-        self.postings: dict[str, array[int]] = {k: array("I", v) for k, v in postings.items()}
+        self.vocab: tuple[str, ...] = tuple(vocab)
+        self.vocab_ids: dict[str, int] = vocab
+        self.n_vocab = len(vocab)
+        # per-variant token arrays (CSR)
+        self.var_off, self.var_tok = _csr(var_tokens)
+        self.var_w: FloatArray = np.asarray(var_weights, dtype=np.float32)
+        self.var_moff, var_mtok = _csr(var_merges)
+        self.var_mtok: IntArray = (var_mtok + self.n_vocab).astype(np.int32)
+        self.var_mw: FloatArray = np.asarray(var_merge_w, dtype=np.float32)
+        self.var_total = np.asarray([v.form.total_weight for v in variants], dtype=np.float64)
+        self.var_org = np.asarray([v.org_like for v in variants], dtype=np.bool_)
+        vocab_first = np.asarray([ord(t[0]) for t in self.vocab], dtype=np.int32)
+        vocab_single = np.asarray([len(t) == 1 for t in self.vocab], dtype=np.bool_)
+        self.tok_first = vocab_first[self.var_tok]
+        self.tok_single = vocab_single[self.var_tok]
+        # postings: vocabulary id -> variants (CSR), merge id -> variants (CSR)
+        owner = np.repeat(np.arange(len(variants), dtype=np.int32), np.diff(self.var_off))
+        order = np.argsort(self.var_tok, kind="stable")
+        self.post_var: IntArray = owner[order]
+        self.post_w: FloatArray = self.var_w[order]
+        self.post_off = np.searchsorted(self.var_tok[order], np.arange(self.n_vocab + 1)).astype(np.int64)
+        self.df = np.diff(self.post_off)
+        m_owner = np.repeat(np.arange(len(variants), dtype=np.int32), np.diff(self.var_moff))
+        m_order = np.argsort(var_mtok, kind="stable")
+        self.mpost_var: IntArray = m_owner[m_order]
+        self.mpost_w: FloatArray = self.var_mw[m_order]
+        self.mpost_off = np.searchsorted(var_mtok[m_order], np.arange(len(merge_vocab) + 1)).astype(np.int64)
+        self.merge_vocab: tuple[str, ...] = tuple(merge_vocab)
+        # lookup keys -> vocabulary ids; merge texts -> merge ids
+        keys: dict[str, list[int]] = {}
+        for vid, tok in enumerate(self.vocab):
+            for key in _word_keys(tok):
+                keys.setdefault(key, []).append(vid)
+        self.keys: dict[str, tuple[int, ...]] = {k: tuple(v) for k, v in keys.items()}
+        self.merge_ids: dict[str, int] = merge_vocab
+        # one-letter deletions of long merge tokens, as sorted stable hashes (a dict would cost ~100 MB)
+        mh: list[int] = []
+        mm: list[int] = []
+        for mid, text in enumerate(self.merge_vocab):
+            if len(text) >= _MERGE_ONE_EDIT:
+                for d in deletes(text):
+                    if d != text:
+                        mh.append(_hash(d))
+                        mm.append(mid)
+        hashes = np.asarray(mh, dtype=np.int64)
+        h_order = np.argsort(hashes, kind="stable")
+        self.merge_del_hash: npt.NDArray[np.int64] = hashes[h_order]
+        self.merge_del_id: IntArray = np.asarray(mm, dtype=np.int32)[h_order]
+        # the same per-variant data as Python tuples, for the plain-Python bound
+        self._var_toks: list[tuple[int, ...]] = [tuple(t) for t in var_tokens]
+        self._var_ws: list[tuple[float, ...]] = [v.form.weights for v in variants]
+        mw_iter = iter(var_merge_w)
+        self._var_merges: list[tuple[tuple[int, float], ...]] = [
+            tuple((self.n_vocab + mid, next(mw_iter)) for mid in mids) for mids in var_merges
+        ]
+        self._var_total: list[float] = [v.form.total_weight for v in variants]
+        self._var_org: list[bool] = [v.org_like for v in variants]
+        self._vocab_first: list[int] = vocab_first.tolist()
+        self._vocab_single: list[bool] = vocab_single.tolist()
+        self._cache: dict[tuple[str, str], _Lookup] = {}
 
     def __len__(self) -> int:
         return len(self.variants)
 
-    def candidates(self, form: NameForm, threshold: float, fraction: float = ESSENTIAL_FRACTION) -> list[int]:
-        """Variants that share an essential key with the query and whose score bound reaches ``threshold``.
+    def __getstate__(self) -> dict[str, Any]:
+        state = {k: getattr(self, k) for k in self.__dict__ if k != "_cache"}
+        return state
 
-        Essential tokens: skipping the query's tokens with the longest postings first, as many as
-        together weigh less than the required share of the query (``required_fraction``); a name
-        matching none of the rest cannot reach the threshold. For each candidate an upper bound of the
-        score (matched query weight from the keys it shares, exact membership for the skipped tokens,
-        at most twice that on the list side) is checked before the full scorer runs.
-        """
-        toks, kinds, weights, phons = form.tokens, form.kinds, form.weights, form.phonetics
-        n = len(toks)
-        wq = form.total_weight
-        q_org = any(k in ("form", "generic") for k in kinds)
-        get = self.postings.get
-        keys_by_pos: list[set[str]] = [token_keys(toks[i], kinds[i], phons[i]) for i in range(n)]
-        sets: list[set[int] | None] = [None] * n
-        sizes: list[int] = [0] * n
-        for i in range(n):
-            if not keys_by_pos[i]:
-                sizes[i] = -1
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._cache = {}
+
+    # -- step 1: token similarities --------------------------------------------------------------
+
+    def _lookup(self, sims: dict[int, float]) -> _Lookup:
+        ids = np.fromiter(sims, dtype=np.int32, count=len(sims))
+        vals = np.fromiter(sims.values(), dtype=np.float32, count=len(sims))
+        order = np.argsort(ids)
+        ids, vals = ids[order], vals[order]
+        n_vocab = self.n_vocab
+        post_off, mpost_off = self.post_off, self.mpost_off
+        parts: list[IntArray] = []
+        wparts: list[FloatArray] = []
+        lens: list[int] = []
+        for i in ids.tolist():
+            if i < n_vocab:
+                a, b = post_off[i], post_off[i + 1]
+                parts.append(self.post_var[a:b])
+                wparts.append(self.post_w[a:b])
+            else:
+                a, b = mpost_off[i - n_vocab], mpost_off[i - n_vocab + 1]
+                parts.append(self.mpost_var[a:b])
+                wparts.append(self.mpost_w[a:b])
+            lens.append(int(b - a))
+        if parts:
+            var = np.concatenate(parts)
+            sim = np.repeat(vals, lens)
+            uniq, inv = np.unique(var, return_inverse=True)
+            best = np.zeros(len(uniq), dtype=np.float32)
+            np.maximum.at(best, inv, sim)
+            credit = np.bincount(inv, weights=np.concatenate(wparts) * sim, minlength=len(uniq)).astype(np.float32)
+        else:
+            uniq = np.zeros(0, dtype=np.int32)
+            best = credit = np.zeros(0, dtype=np.float32)
+        return _Lookup(ids, vals, dict(zip(ids.tolist(), vals.tolist(), strict=True)), uniq, best, credit)
+
+    def _remember(self, key: tuple[str, str], value: _Lookup) -> _Lookup:
+        if len(self._cache) >= _CACHE_SIZE:
+            self._cache.clear()
+        self._cache[key] = value
+        return value
+
+    def _token_row(self, tok: str, kind: str, phonetic: str) -> _Lookup:
+        """Vocabulary tokens ``tok`` may align with and the scorer's similarity to each (cached)."""
+        cache_key = (tok, kind)
+        hit = self._cache.get(cache_key)
+        if hit is not None:
+            return hit
+        vocab = self.vocab
+        sims: dict[int, float] = {}
+        keys = self.keys
+        wordlike = kind in _WORDLIKE
+        for key in token_keys(tok, kind, phonetic):
+            for vid in keys.get(key, ()):
+                if vid in sims:
+                    continue
+                other = vocab[vid]
+                if other == tok:
+                    sims[vid] = 1.0
+                elif wordlike:
+                    s = token_similarity(tok, other, phonetic, phonetic_key(other))
+                    if s > 0.0:
+                        sims[vid] = s
+        # a list-side initial aligns with this word at 0.6
+        if wordlike and len(tok) > 1:
+            letter = self.vocab_ids.get(tok[0])
+            if letter is not None and sims.get(letter, 0.0) < INITIAL_SIM:
+                sims[letter] = INITIAL_SIM
+        # merges: this word against the list's joined neighbours (``huawei`` / ``hua wei``)
+        if wordlike and len(tok) >= _MIN_MERGE_TARGET:
+            n_vocab = self.n_vocab
+            merge_keys = [tok] if len(tok) < _MERGE_ONE_EDIT - 1 else list(deletes(tok))
+            found = [mid for mid in map(self.merge_ids.get, merge_keys) if mid is not None]
+            if len(tok) >= _MERGE_ONE_EDIT - 1:
+                h = np.asarray([_hash(k) for k in merge_keys], dtype=np.int64)
+                lo = np.searchsorted(self.merge_del_hash, h, side="left")
+                hi = np.searchsorted(self.merge_del_hash, h, side="right")
+                for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
+                    found.extend(self.merge_del_id[a:b].tolist())
+            for mid in found:
+                if n_vocab + mid not in sims:
+                    s = _merge_sim(tok, self.merge_vocab[mid])
+                    if s > 0.0:
+                        sims[n_vocab + mid] = s
+        return self._remember(cache_key, self._lookup(sims))
+
+    def _window_row(self, joined: str) -> _Lookup:
+        """Vocabulary words that adjacent query tokens, joined, may merge into (cached)."""
+        cache_key = (joined, "\x00merge")
+        hit = self._cache.get(cache_key)
+        if hit is not None:
+            return hit
+        sims: dict[int, float] = {}
+        vocab = self.vocab
+        if len(joined) < _MERGE_ONE_EDIT - 1:
+            keys: set[str] = {joined}
+        else:
+            keys = set(deletes(joined))
+            if len(joined) >= 2 * _MERGE_ONE_EDIT - 1:
+                keys.update(deletes2(joined))
+        for key in keys:
+            for vid in self.keys.get(key, ()):
+                if vid not in sims:
+                    other = vocab[vid]
+                    s = _merge_sim(joined, other) if len(other) >= _MIN_MERGE_TARGET else 0.0
+                    if s > 0.0:
+                        sims[vid] = s
+        return self._remember(cache_key, self._lookup(sims))
+
+    def _rows(self, form: NameForm) -> list[_Row]:
+        rows: list[_Row] = []
+        for tok, kind, w, ph in zip(form.tokens, form.kinds, form.weights, form.phonetics, strict=True):
+            lk = self._token_row(tok, kind, ph)
+            wordlike = kind in _WORDLIKE
+            rows.append(
+                _Row(
+                    weight=w,
+                    ids=lk.ids,
+                    sims=lk.sims,
+                    sim_of=lk.sim_of,
+                    postings=lk.postings,
+                    best=lk.best,
+                    entry_credit=lk.entry_credit,
+                    essential_ok=kind not in ("form", "stop"),
+                    first=ord(tok[0]) if wordlike else -1,
+                    initial=wordlike and len(tok) == 1,
+                )
+            )
+        for start, size, joined in _windows(form):
+            if len(joined) < _MIN_MERGE_TARGET:
                 continue
-            found: set[int] = set()
-            for key in keys_by_pos[i]:
-                p = get(key)
-                if p is not None:
-                    found.update(p)
-            sets[i] = found
-            sizes[i] = len(found)
+            lk = self._window_row(joined)
+            if len(lk.ids):
+                w = sum(form.weights[start : start + size])
+                rows.append(
+                    _Row(
+                        w,
+                        lk.ids,
+                        lk.sims,
+                        lk.sim_of,
+                        lk.postings,
+                        lk.best,
+                        lk.entry_credit,
+                        essential_ok=True,
+                        first=-1,
+                        initial=False,
+                    )
+                )
+        return rows
+
+    # -- steps 2 and 3: candidates and their bound -----------------------------------------------
+
+    def candidates(self, form: NameForm, threshold: float, fraction: float = ESSENTIAL_FRACTION) -> list[int]:
+        """Variants that may score ``threshold`` or more against ``form``, highest score bound first.
+
+        See the module docstring: essential tokens generate candidates, and a vectorised upper bound
+        of each candidate's score decides which ones the full scorer sees.
+        """
+        return [v for v, _ in self.bounded_candidates(form, threshold, fraction)]
+
+    def bounded_candidates(
+        self, form: NameForm, threshold: float, fraction: float = ESSENTIAL_FRACTION
+    ) -> list[tuple[int, float]]:
+        """``(variant, score upper bound)`` for every candidate whose bound reaches ``threshold``, best first."""
+        n = len(form.tokens)
+        if not n:
+            return []
+        rows = self._rows(form)
+        wq = form.total_weight
+        q_org = any(k in ("form", "generic") for k in form.kinds)
+        # essential tokens: skip the most frequent while the skipped weight stays below the budget
+        sizes = [(len(r.postings) + (1_000_000 if r.initial else 0)) if r.essential_ok else -1 for r in rows[:n]]
         budget = required_fraction(threshold, q_org) * fraction * wq
-        # skip unkeyed tokens first, then the most frequent ones, while the skipped weight stays below budget
+        weights = form.weights
         order = sorted(range(n), key=lambda i: (sizes[i] >= 0, -sizes[i], weights[i], i))
-        skipped: list[int] = []
+        skipped: set[int] = set()
         acc = 0.0
         for i in order:
-            if acc + weights[i] >= budget:
+            w = weights[i]
+            if acc + w >= budget:
                 break
-            acc += weights[i]
-            skipped.append(i)
-        essential = [i for i in range(n) if i not in skipped]
-        mask: dict[int, int] = {}
-        for i in essential:
-            s = sets[i]
-            if not s:
+            acc += w
+            skipped.add(i)
+        # a first bound from the cached per-token postings: generating rows at their best similarity,
+        # the other rows at full weight (and twice that on the list side)
+        n_var = len(self.variants)
+        acc_q = np.zeros(n_var, dtype=np.float32)
+        acc_e = np.zeros(n_var, dtype=np.float32)
+        const_q = 0.0
+        const_e = 0.0
+        generating: list[IntArray] = []
+        for i, r in enumerate(rows):
+            if (i < n and (i in skipped or not r.essential_ok)) or r.initial:
+                if i < n:
+                    const_q += r.weight
+                    const_e += r.weight * (1.0 if form.kinds[i] in ("form", "stop", "num") else 2.0)
                 continue
-            bit = 1 << i
-            for v in s:
-                mask[v] = mask.get(v, 0) | bit
-        # merged neighbours: ``good will`` meets ``goodwill``
-        for size in (2, 3):
-            for start in range(n - size + 1):
-                window = range(start, start + size)
-                if not any(kinds[i] in _KEYED_KINDS for i in window):
-                    continue
-                found = set()
-                for key in deletes("".join(toks[i] for i in window)):
-                    p = get(key)
-                    if p is not None:
-                        found.update(p)
-                bit = 0
-                for i in window:
-                    bit |= 1 << i
-                for v in found:
-                    mask[v] = mask.get(v, 0) | bit
-        variants = self.variants
-        floor = threshold - 1e-9
-        out: list[int] = []
-        for v_idx, m in mask.items():
-            var = variants[v_idx]
+            if len(r.postings):
+                acc_q[r.postings] += np.float32(r.weight) * r.best
+                acc_e[r.postings] += r.entry_credit
+                generating.append(r.postings)
+        if not generating:
+            return []
+        cand = generating[0] if len(generating) == 1 else np.unique(np.concatenate(generating))
+        we = self.var_total[cand]
+        m = np.minimum(acc_q[cand] + const_q, wq) + np.minimum(acc_e[cand] + const_e, we)
+        total = wq + we
+        person = ~(self.var_org[cand] | q_org)
+        bound = np.where(person, m / np.maximum(0.5 * total + 0.5 * m, 1e-9), m / np.maximum(total, 1e-9))
+        cand = cand[bound >= threshold - _BOUND_SLACK]
+        if not len(cand):
+            return []
+        if len(cand) <= _SMALL:
+            return self._bound_small(cand.tolist(), rows, wq, q_org, threshold)
+        return self._bound(cand, rows, wq, q_org, threshold)
+
+    def _bound_small(
+        self, cand: list[int], rows: list[_Row], wq: float, q_org: bool, threshold: float
+    ) -> list[tuple[int, float]]:
+        """The same bound as ``_bound``, in plain Python: faster for a few candidates."""
+        var_toks, var_ws, var_merges = self._var_toks, self._var_ws, self._var_merges
+        var_total, var_org = self._var_total, self._var_org
+        vfirst, vsingle = self._vocab_first, self._vocab_single
+        floor = threshold - _BOUND_SLACK
+        out: list[tuple[int, float]] = []
+        for v in cand:
+            toks = var_toks[v]
+            ws = var_ws[v]
+            merges = var_merges[v]
+            nt = len(toks)
+            best_e = [0.0] * (nt + len(merges))
             mq = 0.0
-            for i in range(n):
-                if m >> i & 1 or (toks[i] in var.tokset and i in skipped):
-                    mq += weights[i]
-            we = var.form.total_weight
-            me = min(we, 2.0 * mq)
-            bound = (mq + me) / (wq + we) if q_org or var.org_like else (mq + me) / (0.5 * (wq + we) + 0.5 * (mq + me))
+            for r in rows:
+                sim_of = r.sim_of
+                rb = 0.0
+                for j in range(nt):
+                    t = toks[j]
+                    sv = sim_of.get(t, 0.0)
+                    if r.first >= 0 and vfirst[t] == r.first and (r.initial or vsingle[t]) and sv < INITIAL_SIM:
+                        sv = INITIAL_SIM
+                    if sv > 0.0:
+                        rb = max(rb, sv)
+                        best_e[j] = max(best_e[j], sv)
+                for k, (mid, _) in enumerate(merges):
+                    sv = sim_of.get(mid, 0.0)
+                    if sv > 0.0:
+                        rb = max(rb, sv)
+                        best_e[nt + k] = max(best_e[nt + k], sv)
+                mq += r.weight * rb
+            me = 0.0
+            for j in range(nt):
+                me += ws[j] * best_e[j]
+            for k, (_, mw) in enumerate(merges):
+                me += mw * best_e[nt + k]
+            we = var_total[v]
+            m = (mq if mq < wq else wq) + (me if me < we else we)
+            total = wq + we
+            if q_org or var_org[v]:
+                bound = m / total if total > 0 else 0.0
+            else:
+                denom = 0.5 * total + 0.5 * m
+                bound = m / denom if denom > 0 else 0.0
             if bound >= floor:
-                out.append(v_idx)
+                out.append((v, bound))
+        out.sort(key=lambda x: -x[1])
         return out
+
+    def _bound(
+        self, cand: IntArray, rows: list[_Row], wq: float, q_org: bool, threshold: float
+    ) -> list[tuple[int, float]]:
+        # gather every candidate's tokens, then its merge tokens, into one flat array with segment ids
+        starts, ends = self.var_off[cand], self.var_off[cand + 1]
+        lens = (ends - starts).astype(np.int64)
+        seg = np.repeat(np.arange(len(cand)), lens)
+        pos = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens)
+        tok = self.var_tok[pos]
+        tok_w = self.var_w[pos]
+        first = self.tok_first[pos]
+        single = self.tok_single[pos]
+        mstarts, mends = self.var_moff[cand], self.var_moff[cand + 1]
+        mlens = (mends - mstarts).astype(np.int64)
+        if int(mlens.sum()):
+            mseg = np.repeat(np.arange(len(cand)), mlens)
+            mpos = np.arange(int(mlens.sum())) - np.repeat(np.cumsum(mlens) - mlens, mlens) + np.repeat(mstarts, mlens)
+            tok = np.concatenate([tok, self.var_mtok[mpos]])
+            tok_w = np.concatenate([tok_w, self.var_mw[mpos]])
+            seg = np.concatenate([seg, mseg])
+            n_real = len(first)
+            first = np.concatenate([first, np.full(len(mpos), -2, dtype=first.dtype)])
+            single = np.concatenate([single, np.zeros(len(mpos), dtype=np.bool_)])
+        else:
+            n_real = len(first)
+        n_cand = len(cand)
+        best_e = np.zeros(len(tok), dtype=np.float32)
+        mq = np.zeros(n_cand, dtype=np.float64)
+        for r in rows:
+            sim = np.zeros(len(tok), dtype=np.float32)
+            if len(r.ids):
+                p = np.searchsorted(r.ids, tok)
+                p[p >= len(r.ids)] = 0
+                found = r.ids[p] == tok
+                sim[found] = r.sims[p[found]]
+            if r.first >= 0:
+                # an initial aligns with a word that starts with its letter (either side)
+                near = (first == r.first) & (single | r.initial)
+                near[n_real:] = False
+                np.maximum(sim, np.where(near, np.float32(INITIAL_SIM), np.float32(0.0)), out=sim)
+            np.maximum(best_e, sim, out=best_e)
+            row_best = np.zeros(n_cand, dtype=np.float32)
+            np.maximum.at(row_best, seg, sim)
+            mq += r.weight * row_best
+        me = np.bincount(seg, weights=tok_w * best_e, minlength=n_cand)
+        we = self.var_total[cand]
+        m = np.minimum(mq, wq) + np.minimum(me, we)
+        total = wq + we
+        person = ~(self.var_org[cand] | q_org)
+        bound = np.where(person, m / np.maximum(0.5 * total + 0.5 * m, 1e-9), m / np.maximum(total, 1e-9))
+        keep = bound >= threshold - _BOUND_SLACK
+        kept, kept_bound = cand[keep], bound[keep]
+        order = np.argsort(-kept_bound, kind="stable")
+        return list(zip(kept[order].tolist(), kept_bound[order].tolist(), strict=True))
 
     def stats(self) -> dict[str, int]:
         return {
             "entries": len(self.entries),
             "variants": len(self.variants),
-            "keys": len(self.postings),
-            "postings": sum(len(p) for p in self.postings.values()),
+            "vocabulary": self.n_vocab,
+            "merge_tokens": len(self.merge_vocab),
+            "keys": len(self.keys) + len(self.merge_ids) + len(self.merge_del_hash),
+            "postings": int(len(self.post_var) + len(self.mpost_var)),
         }
+
+
+def _merge_sim(a: str, b: str) -> float:
+    """The scorer's merge similarity of joined tokens and one word: >= ``MERGE_MIN_SIM`` or 0."""
+    la, lb = len(a), len(b)
+    if (la - lb if la > lb else lb - la) > 0.1 * (la if la > lb else lb):
+        return 0.0
+    sim = 1.0 if a == b else Levenshtein.normalized_similarity(a, b)
+    return sim if sim >= MERGE_MIN_SIM else 0.0
 
 
 def all_variant_ids(index: NameIndex) -> Iterable[int]:

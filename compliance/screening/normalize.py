@@ -444,8 +444,9 @@ def normalize_text(name: str) -> str:
     return clean_punctuation(text)
 
 
+@lru_cache(maxsize=65536)
 def analyze(name: str) -> NameForm:
-    """Run the whole pipeline on one name."""
+    """Run the whole pipeline on one name (cached: the result is immutable)."""
     classified = classify_tokens(tokenize(normalize_text(name)))
     tokens = tuple(t for t, _ in classified)
     kinds = tuple(k for _, k in classified)

@@ -27,6 +27,9 @@ COUNTRY_MISMATCH_PENALTY: Final = 0.03
 ADDRESS_SIMILAR: Final = 0.6
 """Address token-set similarity at or above which the address qualifier reads ``similar``."""
 
+DEFAULT_MEMO_SIZE: Final = 50_000
+"""Name queries whose matches are remembered (batches repeat counterparties); 0 turns the memo off."""
+
 DEFAULT_LIST_RESOURCE: Final = "entity_list.yaml"
 DEFAULT_LIST_PATH: Final = Path(__file__).resolve().parent.parent / "data" / DEFAULT_LIST_RESOURCE
 
@@ -67,6 +70,7 @@ class Screener:
         decisions: Iterable[AcceptedMatch] | DecisionBook = (),
         essential_fraction: float = ESSENTIAL_FRACTION,
         country_mismatch_penalty: float = COUNTRY_MISMATCH_PENALTY,
+        memo_size: int = DEFAULT_MEMO_SIZE,
     ) -> None:
         snaps = (snapshots,) if isinstance(snapshots, ListSnapshot) else tuple(snapshots)
         if not snaps:
@@ -74,6 +78,8 @@ class Screener:
         self.snapshots: tuple[ListSnapshot, ...] = snaps
         self.decisions = decisions if isinstance(decisions, DecisionBook) else DecisionBook(decisions)
         self.essential_fraction = essential_fraction
+        self.memo_size = memo_size
+        self._memo: dict[tuple[str, float, dt.date | None], tuple[tuple[int, NameMatch], ...]] = {}
         self.country_mismatch_penalty = country_mismatch_penalty
         entries: list[ListEntry] = []
         owner: list[int] = []
@@ -91,6 +97,13 @@ class Screener:
             }
         )
         self.matcher = MatcherInfo(name=SCORER_NAME, version=SCORER_VERSION, config=config)
+
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "_memo"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._memo = {}
 
     # -- construction helpers ----------------------------------------------------------------
 
@@ -111,6 +124,7 @@ class Screener:
         """The same index with another decision book (no re-indexing)."""
         clone = object.__new__(Screener)
         clone.__dict__.update(self.__dict__)
+        clone._memo = self._memo  # matches do not depend on decisions: share the memo
         clone.decisions = decisions if isinstance(decisions, DecisionBook) else DecisionBook(decisions)
         return clone
 
@@ -168,19 +182,42 @@ class Screener:
     def _match_name(
         self, name: str, threshold: float, as_of: dt.date | None, *, brute: bool = False
     ) -> list[tuple[int, NameMatch]]:
+        if brute:
+            return self._compute_matches(name, threshold, as_of, brute=True)
+        key = (name, round(threshold, 9), as_of)
+        memo = self._memo
+        cached = memo.get(key)
+        if cached is not None:
+            return list(cached)
+        out = self._compute_matches(name, threshold, as_of, brute=False)
+        if len(memo) >= self.memo_size > 0:
+            # evict the oldest query (dicts keep insertion order)
+            memo.pop(next(iter(memo), key), None)
+        if self.memo_size > 0:
+            memo[key] = tuple(out)
+        return out
+
+    def _compute_matches(
+        self, name: str, threshold: float, as_of: dt.date | None, *, brute: bool
+    ) -> list[tuple[int, NameMatch]]:
         q = analyze(name)
         if not q.tokens:
             return []
         variants = self.index.variants
-        ids: Iterable[int] = (
-            range(len(variants)) if brute else self.index.candidates(q, threshold, self.essential_fraction)
+        ranked: Iterable[tuple[int, float]] = (
+            ((v, 2.0) for v in range(len(variants)))
+            if brute
+            else self.index.bounded_candidates(q, threshold, self.essential_fraction)
         )
         entries = self.index.entries
         qw = q.total_weight
         floor = threshold - 1e-9
         best: dict[int, tuple[float, int, list[tuple[tuple[int, ...], tuple[int, ...], float]]]] = {}
-        for v_idx in ids:
+        for v_idx, bound in ranked:
             v = variants[v_idx]
+            cur = best.get(v.entry)
+            if cur is not None and cur[0] > bound + 1e-6:
+                continue  # this entry already has a better name than this one can score
             ew = v.form.total_weight
             # cheap bound: a name much heavier or lighter than the query cannot reach the threshold
             # (the person-name discount halves the heavier side's extra weight at most)
@@ -191,8 +228,7 @@ class Screener:
             s = score_pairs(q, v.form, pairs)
             if s < floor:
                 continue
-            cur = best.get(v.entry)
-            if cur is None or s > cur[0]:
+            if cur is None or s > cur[0] or (s == cur[0] and v_idx < cur[1]):
                 best[v.entry] = (s, v_idx, pairs)
         out: list[tuple[int, NameMatch]] = []
         for e_idx, (s, v_idx, pairs) in best.items():
