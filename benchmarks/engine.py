@@ -36,7 +36,9 @@ sys.path.insert(0, str(ROOT))
 from compliance import Engine, Transaction, load_ruleset  # noqa: E402
 from compliance.engine.backends import SENTINEL_RULE, compile_rules, encode_facts, tested_fields  # noqa: E402
 
-OVERLAYS = ["ai-diffusion-2025", "iaas-kyc-2024", "chip-security-act"]
+OVERLAYS = ["iaas-kyc-2024", "remote-access-security-act"]
+"""Production-like: the baseline plus two narrow overlays. The AI Diffusion and Chip Security Act scenarios
+are left out because they fire on nearly every advanced item, which no production ruleset does."""
 COUNTRIES = ["US", "JP", "DE", "SG", "MY", "IN", "AE", "SA", "KR", "TW", "GB", "NL", "ID", "VN", "BR", "CN", "HK"]
 GROUP_RULES = [("D:1", "D1"), ("D:4", "D4"), ("A:5", "A5"), ("A:6", "A6"), ("E:1", "E1"), ("E:2", "E2")]
 MODELS = ["H100 SXM", "H200 SXM", "B200", "A100", "L40S", "RTX 4090", "H20", "MI300X", "TPU v6e", "Gaudi 3"]
@@ -44,43 +46,32 @@ LISTED = ["Huawei Technologies Co., Ltd.", "Inspur Group Co., Ltd.", "Sugon", "B
 
 
 def benchmark_overlay(path: Path) -> None:
-    """Twelve more realistic rules (per-group monitoring and value thresholds) to reach 50 in all."""
+    """Seventeen realistic, selective rules (group x quantity, group x value, product monitoring) to reach 50."""
     rules = []
     for group, tag in GROUP_RULES:
-        rules.append(
-            {
-                "id": f"BENCH-DEST-{tag}",
-                "title": f"Advanced item to {group} (monitoring)",
-                "citations": ["benchmark"],
-                "effective": {},
-                "outcome": "review",
-                "when": {"transaction": {"destination_groups": {"any": [group]}}, "item": {"advanced": True}},
-                "because": "{item.model} to {transaction.destination}",
-            }
-        )
-        rules.append(
-            {
-                "id": f"BENCH-PARTY-{tag}",
-                "title": f"Receiving party located in {group} buys > 1,000 units",
-                "citations": ["benchmark"],
-                "effective": {"from": "2024-01-01"},
-                "outcome": "review",
-                "when": {
-                    "party": {"receiving": True, "country_groups": {"any": [group]}},
-                    "item": {"quantity": {"gt": 1000}},
-                },
-                "because": "{party.name} buys {item.quantity}",
-            }
-        )
-    doc = {
-        "id": "bench",
-        "version": "0.0.1",
-        "title": "Benchmark rules",
-        "status": "draft",
-        "extends": "us-ear",
-        "sources": [{"id": "bench", "title": "synthetic"}],
-        "rules": rules,
-    }
+        rules.append({
+            "id": f"BENCH-PARTY-{tag}", "title": f"Receiving party located in {group} buys > 1,000 units",
+            "citations": ["benchmark"], "effective": {"from": "2024-01-01"}, "outcome": "review",
+            "when": {"party": {"receiving": True, "country_groups": {"any": [group]}},
+                     "item": {"advanced": True, "quantity": {"gt": 1000}}},
+            "because": "{party.name} buys {item.quantity}",
+        })
+        rules.append({
+            "id": f"BENCH-VALUE-{tag}", "title": f"Order above USD 30 M to {group}", "citations": ["benchmark"],
+            "effective": {}, "outcome": "review",
+            "when": {"transaction": {"destination_groups": {"any": [group]}, "value_usd": {"gt": 30_000_000}},
+                     "item": {"advanced": True, "tpp": {"gte": 15_000}}},
+            "because": "{transaction.value_usd} to {transaction.destination}",
+        })
+    for family in ("H20", "MI308X", "Gaudi 3", "TPU v6e", "L40S"):
+        rules.append({
+            "id": f"BENCH-FAMILY-{family.replace(' ', '-').upper()}", "title": f"{family} shipped to D:4",
+            "citations": ["benchmark"], "effective": {}, "outcome": "review",
+            "when": {"item": {"family": family}, "transaction": {"destination_groups": {"any": ["D:4"]}}},
+            "because": "{item.model} to {transaction.destination}",
+        })
+    doc = {"id": "bench", "version": "0.0.1", "title": "Benchmark rules", "status": "draft", "extends": "us-ear",
+           "sources": [{"id": "bench", "title": "synthetic"}], "rules": rules}
     path.write_text(json.dumps(doc), encoding="utf-8")  # JSON is YAML
 
 

@@ -21,11 +21,12 @@ from typing import Any, Final
 import yaml
 from pydantic import ValidationError
 
+from compliance.errors import ComplianceError
 from compliance.evidence import ListEntry
 from compliance.model import ListRef, ReviewPolicy
 
 
-class ListFormatError(ValueError):
+class ListFormatError(ComplianceError, ValueError):
     """Malformed list input; ``str()`` is ``file:line: message``."""
 
     def __init__(self, path: str | Path, line: int | None, message: str) -> None:
@@ -280,6 +281,23 @@ def safe_yaml_load(text: str, path: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         raise ListFormatError(path, line, str(exc.problem or exc)) from None
+    except yaml.YAMLError as exc:
+        raise ListFormatError(path, None, f"YAML: {exc}") from None
+    except ValueError as exc:  # an impossible date (2026-13-01) raised while constructing a timestamp
+        raise ListFormatError(path, _line_of_date(text, str(exc)), f"invalid date: {exc}") from None
+    except RecursionError:
+        raise ListFormatError(path, None, "nesting too deep") from None
+
+
+def _line_of_date(text: str, message: str) -> int | None:
+    """Best effort: the first line holding an impossible YYYY-MM-DD date."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        for match in re.finditer(r"\b(\d{4})-(\d{2})-(\d{2})\b", line):
+            try:
+                dt.date(*(int(g) for g in match.groups()))
+            except ValueError:
+                return number
+    return None
 
 
 def strip_line_marks(value: Any) -> Any:
