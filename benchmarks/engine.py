@@ -49,29 +49,55 @@ def benchmark_overlay(path: Path) -> None:
     """Seventeen realistic, selective rules (group x quantity, group x value, product monitoring) to reach 50."""
     rules = []
     for group, tag in GROUP_RULES:
-        rules.append({
-            "id": f"BENCH-PARTY-{tag}", "title": f"Receiving party located in {group} buys > 1,000 units",
-            "citations": ["benchmark"], "effective": {"from": "2024-01-01"}, "outcome": "review",
-            "when": {"party": {"receiving": True, "country_groups": {"any": [group]}},
-                     "item": {"advanced": True, "quantity": {"gt": 1000}}},
-            "because": "{party.name} buys {item.quantity}",
-        })
-        rules.append({
-            "id": f"BENCH-VALUE-{tag}", "title": f"Order above USD 30 M to {group}", "citations": ["benchmark"],
-            "effective": {}, "outcome": "review",
-            "when": {"transaction": {"destination_groups": {"any": [group]}, "value_usd": {"gt": 30_000_000}},
-                     "item": {"advanced": True, "tpp": {"gte": 15_000}}},
-            "because": "{transaction.value_usd} to {transaction.destination}",
-        })
+        rules.append(
+            {
+                "id": f"BENCH-PARTY-{tag}",
+                "title": f"Receiving party located in {group} buys > 1,000 units",
+                "citations": ["benchmark"],
+                "effective": {"from": "2024-01-01"},
+                "outcome": "review",
+                "when": {
+                    "party": {"receiving": True, "country_groups": {"any": [group]}},
+                    "item": {"advanced": True, "quantity": {"gt": 1000}},
+                },
+                "because": "{party.name} buys {item.quantity}",
+            }
+        )
+        rules.append(
+            {
+                "id": f"BENCH-VALUE-{tag}",
+                "title": f"Order above USD 30 M to {group}",
+                "citations": ["benchmark"],
+                "effective": {},
+                "outcome": "review",
+                "when": {
+                    "transaction": {"destination_groups": {"any": [group]}, "value_usd": {"gt": 30_000_000}},
+                    "item": {"advanced": True, "tpp": {"gte": 15_000}},
+                },
+                "because": "{transaction.value_usd} to {transaction.destination}",
+            }
+        )
     for family in ("H20", "MI308X", "Gaudi 3", "TPU v6e", "L40S"):
-        rules.append({
-            "id": f"BENCH-FAMILY-{family.replace(' ', '-').upper()}", "title": f"{family} shipped to D:4",
-            "citations": ["benchmark"], "effective": {}, "outcome": "review",
-            "when": {"item": {"family": family}, "transaction": {"destination_groups": {"any": ["D:4"]}}},
-            "because": "{item.model} to {transaction.destination}",
-        })
-    doc = {"id": "bench", "version": "0.0.1", "title": "Benchmark rules", "status": "draft", "extends": "us-ear",
-           "sources": [{"id": "bench", "title": "synthetic"}], "rules": rules}
+        rules.append(
+            {
+                "id": f"BENCH-FAMILY-{family.replace(' ', '-').upper()}",
+                "title": f"{family} shipped to D:4",
+                "citations": ["benchmark"],
+                "effective": {},
+                "outcome": "review",
+                "when": {"item": {"family": family}, "transaction": {"destination_groups": {"any": ["D:4"]}}},
+                "because": "{item.model} to {transaction.destination}",
+            }
+        )
+    doc = {
+        "id": "bench",
+        "version": "0.0.1",
+        "title": "Benchmark rules",
+        "status": "draft",
+        "extends": "us-ear",
+        "sources": [{"id": "bench", "title": "synthetic"}],
+        "rules": rules,
+    }
     path.write_text(json.dumps(doc), encoding="utf-8")  # JSON is YAML
 
 
