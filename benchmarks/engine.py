@@ -161,6 +161,27 @@ def time_engine(engine: Engine, txns: list[Transaction]) -> dict[str, float]:
     return stats(lat, time.perf_counter() - start)
 
 
+def phase_split(engine: Engine, txns: list[Transaction]) -> dict[str, float]:
+    """Median µs per pipeline phase (durable backend), to show where evaluate() spends its time."""
+    from compliance.engine.decide import decide
+    from compliance.engine.enrich import fact_index
+
+    loaded = engine._loaded
+    phases: dict[str, list[int]] = {"enrich": [], "fire": [], "decide": []}
+    for t in txns:
+        a = time.perf_counter_ns()
+        evidence = loaded.enricher.enrich(t, t.date)
+        b = time.perf_counter_ns()
+        activations = loaded.backend.fire(evidence.facts)
+        c = time.perf_counter_ns()
+        decide(loaded.ruleset, activations, fact_index(evidence.facts), t.date)
+        d = time.perf_counter_ns()
+        phases["enrich"].append(b - a)
+        phases["fire"].append(c - b)
+        phases["decide"].append(d - c)
+    return {k: round(statistics.median(v) / 1000, 1) for k, v in phases.items()}
+
+
 def time_raw_floor(engine: Engine, txns: list[Transaction]) -> dict[str, float]:
     import durable_rules_engine as dre
 
@@ -212,6 +233,7 @@ def main() -> None:
             "python": time_engine(python, txns),
             "raw_floor": time_raw_floor(durable, txns),
         }
+        phases = phase_split(durable, txns)
     findings = [len(durable.evaluate(t).findings) for t in txns[:1000]]
     summary = {
         "benchmark": "engine",
@@ -231,6 +253,7 @@ def main() -> None:
             "mean_findings": round(statistics.fmean(findings), 2),
         },
         "results": results,
+        "durable_phase_medians_us": phases,
         "ratios": {
             "durable_vs_raw_floor_throughput": round(
                 results["durable"]["per_second"] / results["raw_floor"]["per_second"], 3
