@@ -441,14 +441,21 @@ def _has_compound(test: Test) -> bool:
     return isinstance(test, Contains | Not)
 
 
-def _refs(test: Test) -> Iterator[Ref]:
+def leaves(test: Test) -> Iterator[Test]:
+    """Every leaf test (Compare, OneOf, Contains, Exists) under a test, through and/or/not."""
     if isinstance(test, AllOf | AnyOf):
         for t in test.tests:
-            yield from _refs(t)
+            yield from leaves(t)
     elif isinstance(test, Not):
-        yield from _refs(test.test)
-    elif isinstance(test, Compare) and isinstance(test.value, Ref):
-        yield test.value
+        yield from leaves(test.test)
+    else:
+        yield test
+
+
+def _refs(test: Test) -> Iterator[Ref]:
+    for leaf in leaves(test):
+        if isinstance(leaf, Compare) and isinstance(leaf.value, Ref):
+            yield leaf.value
 
 
 # ------------------------------------------------------------------------------------------------

@@ -15,13 +15,14 @@ from compliance.conditions import (
     Test,
     eval_test,
     failed_tests,
+    leaves,
     render_condition,
     render_test,
 )
 from compliance.engine import Engine
 from compliance.facts import FieldValue
 from compliance.model import Determination, Finding, Transaction
-from compliance.rulesets.loader import Ruleset, _leaves
+from compliance.rulesets.loader import Ruleset
 
 
 def rationale_lines(det: Determination) -> list[str]:
@@ -209,7 +210,7 @@ _GROUP_COUNTRY = {
 def _group_hints(test: Test, fields: Mapping[str, FieldValue], ruleset: Ruleset, day: dt.date) -> list[str]:
     """For a failed group test, the dated table rows that would have put the country in the group."""
     hints: list[str] = []
-    for leaf in _leaves(test):
+    for leaf in leaves(test):
         if not isinstance(leaf, Contains) or leaf.field not in _GROUP_COUNTRY or eval_test(leaf, fields, {}):
             continue
         for country_field in _GROUP_COUNTRY[leaf.field]:

@@ -27,6 +27,7 @@ from compliance.conditions import (
     alpha_tests,
     compile_pattern,
     eval_test,
+    leaves,
     referenced_fields,
 )
 from compliance.errors import EngineError, RulesetError
@@ -150,17 +151,11 @@ def _lint(rule: Rule) -> None:
     for p in rule.condition.patterns:
         if p.alias in ("s", "t", "sid", "id"):
             raise RulesetError(f"rule {rule.id}: alias {p.alias!r} is reserved")
-        _no_nonequality_refs(p.test, rule)
-
-
-def _no_nonequality_refs(test: Any, rule: Rule) -> None:
-    if isinstance(test, Compare) and isinstance(test.value, Ref) and test.op != "eq":
-        raise RulesetError(f"rule {rule.id}: non-equality reference {test.value} crashes durable_rules (finding 2)")
-    for child in getattr(test, "tests", ()):
-        _no_nonequality_refs(child, rule)
-    inner = getattr(test, "test", None)
-    if inner is not None:
-        _no_nonequality_refs(inner, rule)
+        for leaf in leaves(p.test):
+            if isinstance(leaf, Compare) and isinstance(leaf.value, Ref) and leaf.op != "eq":
+                raise RulesetError(
+                    f"rule {rule.id}: non-equality reference {leaf.value} crashes durable_rules (finding 2)"
+                )
 
 
 def _number(value: float) -> str:

@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import string
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,15 +15,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from compliance.conditions import (
-    AllOf,
-    AnyOf,
     Compare,
     Condition,
     ConditionError,
     Contains,
-    Not,
     OneOf,
-    Test,
+    leaves,
     parse_condition,
     referenced_fields,
 )
@@ -517,7 +514,7 @@ def _build_rule(
     reported = {alias: tuple(sorted(refs.get(alias, set()) | template.get(alias, set()) | {"id"})) for alias in aliases}
     tested: dict[tuple[str, str], set[str]] = {}
     for pattern in condition.patterns:
-        for leaf in _leaves(pattern.test):
+        for leaf in leaves(pattern.test):
             values = getattr(leaf, "values", None)
             if values is not None:
                 tested.setdefault((pattern.alias, leaf.field), set()).update(str(v) for v in values)  # type: ignore[union-attr]
@@ -557,20 +554,10 @@ def _check_template(template: str, aliases: Mapping[str, str], params: Mapping[s
             raise fail(f"because: {aliases[alias]} has no field {fname!r}", ("because",))
 
 
-def _leaves(test: Test) -> Iterable[Test]:
-    if isinstance(test, AllOf | AnyOf):
-        for t in test.tests:
-            yield from _leaves(t)
-    elif isinstance(test, Not):
-        yield from _leaves(test.test)
-    else:
-        yield test
-
-
 def _check_values(condition: Condition, groups: Mapping[str, GroupSpec], fail: Any) -> None:
     """Group names must be defined groups, and country fields must hold ISO codes."""
     for pattern in condition.patterns:
-        for leaf in _leaves(pattern.test):
+        for leaf in leaves(pattern.test):
             values: tuple[Any, ...] = ()
             fname = getattr(leaf, "field", "")
             if isinstance(leaf, Contains | OneOf):
