@@ -651,10 +651,10 @@ def assemble(
         parties.append(_side_party(asm, srow, len(parties)))
     if parties:
         txn["parties"] = parties
-    grants = [_side_grant(asm, srow, i) for i, srow in enumerate(side.get("remote_access", ()))]
+    grants = [_side_record(asm, srow, "remote_access", i) for i, srow in enumerate(side.get("remote_access", ()))]
     if grants:
         txn["remote_access"] = grants
-    financing = [_side_financing(asm, srow, i) for i, srow in enumerate(side.get("financing", ()))]
+    financing = [_side_record(asm, srow, "financing", i) for i, srow in enumerate(side.get("financing", ()))]
     if financing:
         txn["financing"] = financing
     return txn, asm.origins
@@ -748,34 +748,25 @@ def _side_party(asm: _Assembly, row: SourceRow, n: int) -> dict[str, Any]:
     return party
 
 
-def _side_grant(asm: _Assembly, row: SourceRow, n: int) -> dict[str, Any]:
-    grant: dict[str, Any] = {}
-    path: tuple[str | int, ...] = ("remote_access", n)
+_SIDE_KINDS: dict[str, dict[str, str]] = {
+    "remote_access": {"share": "number", "items": "list", "trains_large_model": "boolean"},
+    "financing": {"amount": "number"},
+}
+"""Side-file columns that are not text, per section (everything else is kept as text)."""
+
+
+def _side_record(asm: _Assembly, row: SourceRow, section: str, n: int) -> dict[str, Any]:
+    """One remote-access grant or financing entry from a side-file row, converted per `_SIDE_KINDS`."""
+    record: dict[str, Any] = {}
+    path: tuple[str | int, ...] = (section, n)
+    kinds = _SIDE_KINDS[section]
     for column, (text, origin) in row.values.items():
         if column == "transaction_id":
             continue
-        if column == "share":
-            asm.put(grant, column, asm.convert(text, "number", origin, column), path, origin)
-        elif column == "items":
-            asm.put(grant, column, asm.convert(text, "list", origin, column), path, origin)
-        elif column == "trains_large_model":
-            asm.put(grant, column, asm.convert(text, "boolean", origin, column), path, origin)
-        else:
-            asm.put(grant, column, text, path, origin)
-    return grant
-
-
-def _side_financing(asm: _Assembly, row: SourceRow, n: int) -> dict[str, Any]:
-    fin: dict[str, Any] = {}
-    path: tuple[str | int, ...] = ("financing", n)
-    for column, (text, origin) in row.values.items():
-        if column == "transaction_id":
-            continue
-        if column == "amount":
-            asm.put(fin, column, asm.convert(text, "number", origin, column), path, origin)
-        else:
-            asm.put(fin, column, text, path, origin)
-    return fin
+        kind = kinds.get(column)
+        value = asm.convert(text, kind, origin, column) if kind is not None else text
+        asm.put(record, column, value, path, origin)
+    return record
 
 
 def locate(loc: Sequence[str | int], origins: Mapping[tuple[str | int, ...], Origin]) -> Origin | None:
