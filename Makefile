@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean test-py312
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,19 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# The second supported Python: the core, the shipped cases and the differential test on 3.12, when the
+# machine has it (the C extension of durable_rules builds from source on both).
+PY312 ?= $(firstword $(foreach p,$(wildcard /root/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12 \
+           /usr/local/bin/python3.12),$(shell $(p) -c "" 2>/dev/null && echo $(p))))
+test-py312:
+	@if [ -z "$(PY312)" ]; then echo "python3.12 not found: skipping the 3.12 run"; exit 0; fi; \
+	test -x .venv312/bin/python || $(PY312) -m venv .venv312; \
+	.venv312/bin/python -m pip install --quiet -e . pytest hypothesis && \
+	DIFFERENTIAL_EXAMPLES=200 .venv312/bin/python -m pytest -q -p no:cacheprovider tests/test_loader.py \
+	  tests/test_determinism.py tests/test_differential.py tests/test_catalogue_doc.py rulesets
+
 bench: $(STAMP)
 	$(PY) benchmarks/engine.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .venv312 .pytest_cache .mypy_cache .ruff_cache build *.egg-info
