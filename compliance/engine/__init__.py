@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import threading
 import time
 import uuid
@@ -26,7 +25,6 @@ from compliance.evidence import ItemClassifier, PartyScreener
 from compliance.model import (
     Determination,
     EngineRef,
-    Finding,
     ListRef,
     Outcome,
     RulesetRef,
@@ -324,10 +322,3 @@ def _default_ownership() -> OwnershipResolver:
     from compliance.screening.ownership import resolve_listed_ownership
 
     return resolve_listed_ownership
-
-
-def dumps(determination: Determination) -> str:
-    return json.dumps(determination.model_dump(mode="json"), sort_keys=True)
-
-
-__all__ += ["EngineError", "Finding"]
