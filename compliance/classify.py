@@ -109,35 +109,33 @@ class _CatalogueModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-class Figure(_CatalogueModel):
-    """One number with its source: ``source`` is a key of the catalogue's ``sources``, ``cites`` the original."""
+class _Sourced(_CatalogueModel):
+    """Where a catalogue value comes from: ``source`` is a key of the catalogue's ``sources``, ``cites`` the
+    original document; every value carries its own confidence."""
 
-    value: float = Field(ge=0, allow_inf_nan=False)
     source: str
     cites: str | None = None
     confidence: Confidence = "confirmed"
     note: str | None = None
 
 
-class Flag(_CatalogueModel):
+class Figure(_Sourced):
+    """One number with its source."""
+
+    value: float = Field(ge=0, allow_inf_nan=False)
+
+
+class Flag(_Sourced):
     """A yes/no fact (designed or marketed for datacenters) with its source."""
 
     value: bool
-    source: str
-    cites: str | None = None
-    confidence: Confidence = "confirmed"
-    note: str | None = None
 
 
-class Contents(_CatalogueModel):
+class Contents(_Sourced):
     """What a catalogue system contains: ``count`` ICs of catalogue entry ``ic``."""
 
     ic: str
     count: int = Field(ge=1)
-    source: str
-    cites: str | None = None
-    confidence: Confidence = "confirmed"
-    note: str | None = None
 
 
 class Source(_CatalogueModel):

@@ -128,17 +128,26 @@ def test_non_equality_reference_is_refused(tmp_path: Path) -> None:
     assert "only equality may reference another fact" in str(error_for(tmp_path, text))
 
 
+OVERLAY_HEADER = """\
+id: draft
+version: 0.1.0
+title: Draft
+status: draft
+extends: tiny
+sources: [{id: bill, title: A bill}]
+"""
+
+
+def write_overlay(tmp_path: Path, body: str) -> Path:
+    """An overlay on the tiny ruleset: the common header plus ``body``."""
+    return write(tmp_path, OVERLAY_HEADER + textwrap.dedent(body), "overlay.yaml")
+
+
 def test_overlay_adds_replaces_removes_and_patches(tmp_path: Path) -> None:
     base = write(tmp_path, BASE)
-    overlay = write(
+    overlay = write_overlay(
         tmp_path,
         """\
-        id: draft
-        version: 0.1.0
-        title: Draft
-        status: draft
-        extends: tiny
-        sources: [{id: bill, title: A bill}]
         patch_groups:
           "D:5": {add: [{country: KH, source: draft}], remove: [NI]}
         replace_parameters:
@@ -152,7 +161,6 @@ def test_overlay_adds_replaces_removes_and_patches(tmp_path: Path) -> None:
             when: {item: {advanced: true}}
             because: "{item.model}"
         """,
-        "overlay.yaml",
     )
     rs = load_ruleset(base, [overlay])
     assert [r.id for r in rs.rules] == ["AC-D5", "NEW"]
@@ -165,19 +173,7 @@ def test_overlay_adds_replaces_removes_and_patches(tmp_path: Path) -> None:
 
 def test_overlay_must_name_existing_targets(tmp_path: Path) -> None:
     base = write(tmp_path, BASE)
-    overlay = write(
-        tmp_path,
-        """\
-        id: draft
-        version: 0.1.0
-        title: Draft
-        status: draft
-        extends: tiny
-        sources: [{id: bill, title: A bill}]
-        remove_rules: [GONE]
-        """,
-        "overlay.yaml",
-    )
+    overlay = write_overlay(tmp_path, "remove_rules: [GONE]\n")
     with pytest.raises(RulesetError, match="no rule 'GONE' to remove") as info:
         load_ruleset(base, [overlay])
     assert info.value.file is not None and info.value.file.endswith("overlay.yaml")
