@@ -119,12 +119,9 @@ def compile_rules(rules: Sequence[Rule]) -> list[dict[str, Any]]:
         for p in rule.condition.patterns:
             need.setdefault(p.fact_type, set()).update(alpha_tests(p))
         if any(len(n) > MAX_TESTS_PER_TYPE for n in need.values()):
-            file, _, line = rule.origin.rpartition(":")
-            raise RulesetError(
+            raise rule.error(
                 f"rule {rule.id} has more than {MAX_TESTS_PER_TYPE} distinct tests on one fact type; split it "
-                "(durable_rules fails with error 303 past 64)",
-                file,
-                int(line),
+                "(durable_rules fails with error 303 past 64)"
             )
         target = next(
             (

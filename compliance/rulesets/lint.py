@@ -756,8 +756,7 @@ def _check_cases(
                 out.add("CL012", "warning", case.location, f"case {case.name} fails: {failing[0].message}")
     fired = {(r.origin, r.rule_id) for s in coverage.report().sources for r in s.fired}
     for rule in ruleset.rules:
-        file, _, line = rule.origin.rpartition(":")
-        if (f"{display_path(file)}:{line}", rule.id) not in fired:
+        if (f"{display_path(rule.file)}:{rule.line}", rule.id) not in fired:
             out.add(
                 "CL010", "warning", rule.origin, f"no case fires rule {rule.id} (as a finding or overridden)", rule.id
             )

@@ -93,6 +93,18 @@ class Rule:
     def in_force(self, day: dt.date) -> bool:
         return any(p.contains(day) for p in self.spec.periods())
 
+    @property
+    def file(self) -> str:
+        return self.origin.rpartition(":")[0]
+
+    @property
+    def line(self) -> int:
+        return int(self.origin.rpartition(":")[2])
+
+    def error(self, message: str) -> RulesetError:
+        """A RulesetError located at this rule's definition (``file:line: message``)."""
+        return RulesetError(message, self.file, self.line)
+
     def period_at(self, day: dt.date) -> Period | None:
         return next((p for p in self.spec.periods() if p.contains(day)), None)
 
@@ -364,33 +376,25 @@ def _finish(draft: _Draft, overlays: tuple[OverlayInfo, ...]) -> Ruleset:
     for rule in rules:
         for target, _ in rule.overrides:
             if target not in by_id:
-                file, _, line = rule.origin.rpartition(":")
-                raise RulesetError(f"rule {rule.id} overrides unknown rule {target!r}", file, int(line))
+                raise rule.error(f"rule {rule.id} overrides unknown rule {target!r}")
             if target == rule.id:
-                file, _, line = rule.origin.rpartition(":")
-                raise RulesetError(f"rule {rule.id} overrides itself", file, int(line))
+                raise rule.error(f"rule {rule.id} overrides itself")
         own_aliases = rule.condition.aliases()
         for target, qualifier in rule.overrides:
             target_aliases = by_id[target].condition.aliases()
             for alias in own_aliases.keys() & target_aliases.keys():
                 if own_aliases[alias] != target_aliases[alias]:
-                    file, _, line = rule.origin.rpartition(":")
-                    raise RulesetError(
+                    raise rule.error(
                         f"rule {rule.id} overrides {target}, but alias {alias!r} is {own_aliases[alias]} in one and "
-                        f"{target_aliases[alias]} in the other, so the override could never apply",
-                        file,
-                        int(line),
+                        f"{target_aliases[alias]} in the other, so the override could never apply"
                     )
             if qualifier is None:
                 continue
             for alias, fact_type in qualifier.aliases().items():
                 if target_aliases.get(alias) != fact_type:
-                    file, _, line = rule.origin.rpartition(":")
-                    raise RulesetError(
+                    raise rule.error(
                         f"rule {rule.id}: overrides {target} when {alias} ({fact_type}), but {target} binds "
-                        f"{', '.join(f'{a} ({t})' for a, t in target_aliases.items())}",
-                        file,
-                        int(line),
+                        f"{', '.join(f'{a} ({t})' for a, t in target_aliases.items())}"
                     )
     assert draft.screening is not None and draft.max_list_age_days is not None
     base = draft.base

@@ -47,7 +47,7 @@ from rapidfuzz.distance import Levenshtein
 
 from compliance.evidence import ListEntry
 from compliance.screening.normalize import NameForm, analyze, phonetic_key
-from compliance.screening.scorer import INITIAL_SIM, MERGE_MIN_SIM, token_similarity
+from compliance.screening.scorer import INITIAL_SIM, MERGE_MIN_SIM, singular, token_similarity
 from compliance.screening.scorer import MIN_PHONETIC_KEY as _MIN_PHONETIC
 
 ESSENTIAL_FRACTION: Final = 1.0
@@ -138,21 +138,13 @@ def _hash(key: str) -> int:
     return ((zlib.crc32(b) & 0x7FFFFFFF) << 32) | zlib.crc32(b, 0x9E3779B9)
 
 
-def _singular(tok: str) -> str:
-    if tok.endswith("ies") and len(tok) > 4:
-        return tok[:-3] + "y"
-    if tok.endswith("s") and not tok.endswith("ss") and len(tok) > 4:
-        return tok[:-1]
-    return tok
-
-
 def _word_keys(tok: str) -> set[str]:
     """Lookup keys of one word: itself, its deletions, its singular's deletions, its phonetic key."""
     keys = set(deletes(tok))
     keys.update(deletes2(tok))
     if len(tok) > _PREFIX_LEN:
         keys.add(_PREFIX_KEY + tok[:_PREFIX_LEN])
-    sing = _singular(tok)
+    sing = singular(tok)
     if sing != tok:
         keys.update(deletes(sing))
     if tok.isalpha():
@@ -188,7 +180,7 @@ def token_keys(tok: str, kind: str, phonetic: str) -> set[str]:
     keys.update(deletes2(tok))
     if len(tok) > _PREFIX_LEN and kind in _WORDLIKE:
         keys.add(_PREFIX_KEY + tok[:_PREFIX_LEN])
-    sing = _singular(tok)
+    sing = singular(tok)
     if sing != tok:
         keys.update(deletes(sing))
     if kind in _WORDLIKE and len(phonetic) >= _MIN_PHONETIC and tok.isalpha():

@@ -72,7 +72,7 @@ def token_similarity(a: str, b: str, pa: str = "", pb: str = "") -> float:
         return sim
     if longest >= 6:
         # compare singulars: a misspelt plural (``technoxogies``) against a canonical singular (``technology``)
-        sa, sb = _singular(a), _singular(b)
+        sa, sb = singular(a), singular(b)
         if sa != a or sb != b:
             sim2 = Levenshtein.normalized_similarity(sa, sb)
             if sim2 >= fuzzy_cutoff(max(len(sa), len(sb))):
@@ -89,7 +89,8 @@ def token_similarity(a: str, b: str, pa: str = "", pb: str = "") -> float:
     return 0.0
 
 
-def _singular(tok: str) -> str:
+def singular(tok: str) -> str:
+    """A crude English singular for matching ("technologies" ~ "technology"); short words are kept."""
     if tok.endswith("ies") and len(tok) > 4:
         return tok[:-3] + "y"
     if tok.endswith("s") and not tok.endswith("ss") and len(tok) > 4:

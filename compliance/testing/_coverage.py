@@ -139,8 +139,7 @@ def display_path(path: str | Path) -> str:
 
 
 def _ref(rule: Rule) -> RuleRef:
-    file, _, line = rule.origin.rpartition(":")
-    return RuleRef(rule.defined_in, f"{display_path(file)}:{line}", rule.id)
+    return RuleRef(rule.defined_in, f"{display_path(rule.file)}:{rule.line}", rule.id)
 
 
 class RuleCoverage:
