@@ -254,3 +254,32 @@ def test_truncated_batch_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(backends, "encode_facts", drop_sentinel)
     with pytest.raises(EngineError, match="end sentinel"):
         backend.fire([Fact("item", "i1", {"id": "i1", "advanced": True})])
+
+
+def test_a_transient_create_ruleset_error_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Measured here: create_ruleset now and then rejects a valid ruleset (error 102) and accepts it on retry."""
+    import durable_rules_engine
+
+    from compliance.errors import EngineError
+
+    real = durable_rules_engine.create_ruleset
+    calls: list[str] = []
+
+    def flaky(name: str, payload: str) -> int:
+        calls.append(name)
+        if len(calls) == 1:
+            raise durable_rules_engine.error("Could not create ruleset, error code: 102")
+        return int(real(name, payload))
+
+    monkeypatch.setattr(durable_rules_engine, "create_ruleset", flaky)
+    cond = parse_condition({"item": {"advanced": True}})
+    backend = DurableBackend([_Rule("ADV", cond)], "transient")  # type: ignore[list-item]
+    assert len(calls) == 2
+    assert [a.rule_id for a in backend.fire([Fact("item", "i1", {"id": "i1", "advanced": True})])] == ["ADV"]
+
+    def always(name: str, payload: str) -> int:
+        raise durable_rules_engine.error("Could not create ruleset, error code: 102")
+
+    monkeypatch.setattr(durable_rules_engine, "create_ruleset", always)
+    with pytest.raises(EngineError, match="3 attempts"):
+        DurableBackend([_Rule("ADV", cond)], "broken")  # type: ignore[list-item]

@@ -42,6 +42,7 @@ MAX_TESTS_PER_TYPE = 56
 with a margin: the count is an upper bound on the tests one fact can match."""
 MAX_PROPERTIES = 240
 """durable_rules caps a message at 255 flattened properties (error 302), sid/id/t included."""
+CREATE_ATTEMPTS = 3
 _RULE_NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
 
@@ -250,8 +251,21 @@ class DurableBackend:
         handles = []
         for i, payload in enumerate(self._payloads):
             # Names are not namespaced in the C core; a generation suffix keeps rebuilt handles apart.
-            handles.append(self._dre.create_ruleset(f"{self._name}.{i}.g{self._generation}", payload))
+            handles.append(self._create(f"{self._name}.{i}.g{self._generation}", payload))
         self._handles = handles
+
+    def _create(self, name: str, payload: str) -> int:
+        """create_ruleset, retried: measured here, it now and then rejects a valid ruleset with error 102 that
+        the same call accepts a moment later. No session exists yet, so a retry is safe; a ruleset it keeps
+        rejecting is an error."""
+        last: Exception | None = None
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                handle: int = self._dre.create_ruleset(f"{name}.a{attempt}" if attempt else name, payload)
+                return handle
+            except Exception as exc:
+                last = exc
+        raise EngineError(f"durable_rules could not compile ruleset {name} ({CREATE_ATTEMPTS} attempts): {last}")
 
     @property
     def shard_count(self) -> int:
