@@ -461,7 +461,7 @@ class ChipClassifier:
         return _default_classifier()
 
     def classify(self, item: Item) -> Classification:
-        key = _cache_key(item)
+        key = item_key(item)
         hit = self._cache.get(key)
         if hit is None:
             hit = self._classify(item)
@@ -961,8 +961,11 @@ def _hashable(value: Any) -> Any:
     return value
 
 
-def _cache_key(item: Item) -> tuple[Any, ...]:
-    # Item is frozen but not hashable (ItemSpecs.dense_tops is a dict), so build the key from its parts.
+def item_key(item: Item) -> tuple[Any, ...]:
+    """What a classification reads from an item (all but its id and declared ECCN), as a hashable key.
+
+    Item is frozen but not hashable (ItemSpecs.dense_tops is a dict), so the key is built from its parts.
+    """
     specs = item.specs
     specs_key = tuple(_hashable(v) for v in vars(specs).values()) if specs.model_fields_set else ()
     return (item.model, item.manufacturer, item.kind, item.quantity, specs_key)

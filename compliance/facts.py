@@ -172,6 +172,10 @@ def field_kind(fact_type: str, name: str) -> Kind | None:
     return fields[name][0]
 
 
+SHARED = "shared"
+"""Memo flag of a fact that enrichment shares between transactions (kept in its fact cache)."""
+
+
 @dataclass(frozen=True)
 class Fact:
     """One typed fact with the provenance of its fields.
@@ -186,6 +190,10 @@ class Fact:
     provenance: dict[str, list[ProvNote]] = field(default_factory=dict)
     group_provenance: dict[str, dict[str, ProvNote]] = field(default_factory=dict)
     """For list-of-group fields: which table row put each group there."""
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Values derived from this fact and nothing else (its encoding for the C core, the BoundFact a rule
+    reports): enrichment shares a fact between transactions with the same inputs, so these are computed
+    once. A fact is never changed after enrichment; only this memo grows."""
 
     @property
     def key(self) -> str:

@@ -16,11 +16,12 @@ cross-transaction ledger in `compliance.batch.ledger`, the Dask backend in `comp
 from __future__ import annotations
 
 from compliance.batch.layout import ColumnMapping, MappingError
-from compliance.batch.ledger import OpeningBalances, PriorLedger, uses_ledger
+from compliance.batch.ledger import OpeningBalances, PriorLedger
 from compliance.batch.pool import BatchError
 from compliance.batch.readers import RawRecord, read_inputs
 from compliance.batch.runner import BatchOptions, BatchSummary, screen_batch
 from compliance.batch.worker import FINDING_COLUMNS, EngineSpec, ResultRow
+from compliance.engine.enrich import uses_ledger
 
 __all__ = [
     "FINDING_COLUMNS",

@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from compliance.batch.layout import ColumnMapping, GroupedTransaction
-from compliance.batch.ledger import LedgerEntry, OpeningBalances, PriorLedger, prior_ledgers, uses_ledger
+from compliance.batch.ledger import LedgerEntry, OpeningBalances, PriorLedger, prior_ledgers
 from compliance.batch.pool import BatchError
 from compliance.batch.readers import RawRecord, frame_rows, read_inputs
 from compliance.batch.runner import BatchOptions, BatchSummary
 from compliance.batch.worker import EngineSpec, ResultRow, WorkerState
 from compliance.batch.writers import FileSink, MemorySink, ParquetSink, Sink, StreamSink
+from compliance.engine.enrich import uses_ledger
 from compliance.rulesets.loader import load_ruleset
 
 _STATES: dict[str, WorkerState] = {}

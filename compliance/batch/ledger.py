@@ -31,14 +31,6 @@ from compliance.engine.enrich import _consignee
 from compliance.errors import InputError
 from compliance.evidence import ItemClassifier
 from compliance.model import Transaction
-from compliance.rulesets.loader import Ruleset
-
-LEDGER_FIELDS = frozenset({"consignee_cumulative_tpp", "country_cumulative_tpp"})
-
-
-def uses_ledger(ruleset: Ruleset) -> bool:
-    """True when a rule tests a cumulative field, so the batch needs its first (ledger) pass."""
-    return any(LEDGER_FIELDS & set(fields) for rule in ruleset.rules for fields in rule.referenced.values())
 
 
 @dataclass(frozen=True, slots=True)

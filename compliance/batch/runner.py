@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compliance.batch.ledger import LedgerEntry, OpeningBalances, PriorLedger, prior_ledgers, uses_ledger
+from compliance.batch.ledger import LedgerEntry, OpeningBalances, PriorLedger, prior_ledgers
 from compliance.batch.pool import BatchError, Crashed, Done, InlinePool, Task, TaskKind, WorkerPool
 from compliance.batch.readers import RawRecord, read_inputs
 from compliance.batch.worker import EngineSpec, ResultRow, crash_row
 from compliance.batch.writers import FileSink, MemorySink, ParquetSink, Sink, StreamSink, checkpoint_path
+from compliance.engine.enrich import uses_ledger
 from compliance.rulesets.loader import load_ruleset
 
 CHECKPOINT_VERSION = 1

@@ -89,6 +89,7 @@ class Engine:
             )
             backend = "python"
         self._backend_name: BackendName = backend
+        self._engine_ref = EngineRef(version=__version__, backend=backend)
         self._classifier = classifier if classifier is not None else _default_classifier()
         if screener == "default":
             screener, default_ownership = _default_screening()
@@ -168,7 +169,7 @@ class Engine:
 
     @property
     def engine_ref(self) -> EngineRef:
-        return EngineRef(version=__version__, backend=self._backend_name)
+        return self._engine_ref
 
     @property
     def screener(self) -> PartyScreener | None:

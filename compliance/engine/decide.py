@@ -10,15 +10,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from compliance.conditions import Condition, _show, eval_test
 from compliance.engine.backends import Activation
 from compliance.engine.enrich import to_provenance
-from compliance.facts import Fact, ProvNote
+from compliance.facts import SHARED, Fact, ProvNote
 from compliance.model import BoundFact, Finding, Provenance, ReviewPolicy
 from compliance.rulesets.loader import Rule, Ruleset
-from compliance.rulesets.schema import PolicyFromFact
+from compliance.rulesets.schema import Period, PolicyFromFact
+
+MAX_FINDINGS_PER_FACT = 64
+"""Bound on the findings one shared fact keeps (an item seen with many counterparties)."""
 
 
 @dataclass(frozen=True)
@@ -69,30 +71,105 @@ def _holds(qualifier: Condition | None, activation: Activation, facts: Mapping[s
     return True
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a rule's findings share, worked out once per rule: notes that do not depend on the facts, and the
+    `because` template with its parameters already rendered."""
+
+    rule: Rule
+    notes: tuple[str, ...]
+    unconfirmed: bool
+    because: tuple[tuple[str, str, str, str], ...]
+    """(literal, kind, alias, text): kind "" (literal only), "text" (rendered already), "rule" or "fact"."""
+
+
+_PLANS: dict[int, _Plan] = {}
+
+
+def _plan(rule: Rule, ruleset: Ruleset) -> _Plan:
+    plan = _PLANS.get(id(rule))
+    if plan is not None and plan.rule is rule:
+        return plan
+    notes: list[str] = []
+    unconfirmed = rule.spec.confidence == "unconfirmed"
+    if unconfirmed:
+        notes.append(f"the rule's source is unconfirmed{': ' + rule.spec.note if rule.spec.note else ''}")
+    for pname in rule.parameters_used:
+        param = ruleset.parameters[pname]
+        if param.confidence == "unconfirmed":
+            unconfirmed = True
+            notes.append(f"parameter {pname} = {param.value:,.0f} is unconfirmed ({param.source})")
+    because: list[tuple[str, str, str, str]] = []
+    for literal, name in rule.because_parts:
+        if name is None:
+            because.append((literal, "", "", ""))
+            continue
+        alias, _, fname = name.partition(".")
+        if alias == "param":
+            because.append((literal, "text", "", _show(ruleset.parameters[fname].value)))
+        elif alias == "rule" and fname in ("id", "title"):
+            because.append((literal, "text", "", rule.id if fname == "id" else rule.spec.title))
+        else:
+            because.append((literal, "rule" if alias == "rule" else "fact", alias, fname))
+    plan = _Plan(rule, tuple(notes), unconfirmed, tuple(because))
+    if len(_PLANS) > 4096:  # rulesets reloaded many times: start over rather than grow
+        _PLANS.clear()
+    _PLANS[id(rule)] = plan
+    return plan
+
+
 def _finding(
     ruleset: Ruleset, act: Activation, facts: Mapping[str, Fact], by: Activation | None, as_of: dt.date
 ) -> Finding:
     rule = ruleset.rule(act.rule_id)
     bound = _bound(act, facts)
-    bound_facts = [_bind(alias, fact, rule) for alias, fact in sorted(bound.items())]
-    notes: list[str] = []
-    unconfirmed = rule.spec.confidence == "unconfirmed"
-    if unconfirmed:
-        notes.append(f"the rule's source is unconfirmed{': ' + rule.spec.note if rule.spec.note else ''}")
     period = rule.period_at(as_of)
+    # A finding depends only on the rule, its bound facts, the rule's period and what overrode it. When every
+    # bound fact is one enrichment shares between transactions, the finding is kept in the first one's memo.
+    ordered = sorted(bound.items())
+    shared = bool(ordered) and all(f.memo.get(SHARED) for _, f in ordered)
+    if shared:
+        home = ordered[0][1].memo
+        key = ("finding", id(rule), tuple(id(f) for _, f in ordered[1:]), id(period), by.rule_id if by else None)
+        cached = home.get(key)
+        if (
+            cached is not None
+            and cached[0] is rule
+            and cached[1] is period
+            and all(a is b for a, b in zip(cached[2], ordered[1:], strict=True))
+        ):
+            finding: Finding = cached[3]
+            return finding
+    finding = _make_finding(ruleset, rule, act, bound, ordered, facts, by, period)
+    if shared and home.get("findings", 0) < MAX_FINDINGS_PER_FACT:
+        home["findings"] = home.get("findings", 0) + 1
+        home[key] = (rule, period, tuple(f for _, f in ordered[1:]), finding)
+    return finding
+
+
+def _make_finding(
+    ruleset: Ruleset,
+    rule: Rule,
+    act: Activation,
+    bound: Mapping[str, Fact],
+    ordered: Sequence[tuple[str, Fact]],
+    facts: Mapping[str, Fact],
+    by: Activation | None,
+    period: Period | None,
+) -> Finding:
+    plan = _plan(rule, ruleset)
+    bound_facts: list[BoundFact] = []
+    notes = list(plan.notes)
+    unconfirmed = plan.unconfirmed
     if period is not None and period.confidence == "unconfirmed":
         unconfirmed = True
         notes.append(f"in force {period.render()}, dates unconfirmed{': ' + period.note if period.note else ''}")
-    for name in rule.parameters_used:
-        param = ruleset.parameters[name]
-        if param.confidence == "unconfirmed":
+    for alias, fact in ordered:
+        bf, fact_notes = _bind(alias, fact, rule)
+        bound_facts.append(bf)
+        if fact_notes:
             unconfirmed = True
-            notes.append(f"parameter {name} = {param.value:,.0f} is unconfirmed ({param.source})")
-    for bf in bound_facts:
-        for prov in bf.provenance:
-            if prov.confidence == "unconfirmed":
-                unconfirmed = True
-                notes.append(f"{bf.alias}: {prov.detail}")
+            notes.extend(fact_notes)
     exceptions = [eid for eid, cond in rule.exceptions if _holds(cond, act, facts)]
     policy = _policy(rule, bound)
     if by is not None:
@@ -104,7 +181,7 @@ def _finding(
         review_policy=policy,
         exceptions=exceptions,
         citations=list(rule.spec.citations),
-        because=render_because(rule, bound, ruleset, policy, exceptions),
+        because=_render(plan, bound, policy, exceptions),
         facts=bound_facts,
         confidence="unconfirmed" if unconfirmed else "confirmed",
         notes=list(dict.fromkeys(notes)),
@@ -124,7 +201,21 @@ def _policy(rule: Rule, bound: Mapping[str, Fact]) -> ReviewPolicy | None:
     return spec
 
 
-def _bind(alias: str, fact: Fact, rule: Rule) -> BoundFact:
+def _bind(alias: str, fact: Fact, rule: Rule) -> tuple[BoundFact, tuple[str, ...]]:
+    """The fact as the rule reports it (the fields it names, with their provenance) and the notes its
+    unconfirmed provenance adds; kept in the fact's memo, as both depend only on the fact and the rule
+    (BoundFact is frozen, so findings can share it)."""
+    memo_key = ("bound", id(rule), alias)
+    cached = fact.memo.get(memo_key)
+    if cached is not None and cached[0] is rule:
+        return cached[1], cached[2]
+    bound = _make_bound(alias, fact, rule)
+    notes = tuple(f"{alias}: {p.detail}" for p in bound.provenance if p.confidence == "unconfirmed")
+    fact.memo[memo_key] = (rule, bound, notes)
+    return bound, notes
+
+
+def _make_bound(alias: str, fact: Fact, rule: Rule) -> BoundFact:
     names = rule.reported.get(alias, ("id",))
     fields = {n: fact.fields[n] for n in names if n in fact.fields}
     provenance: list[Provenance] = []
@@ -145,32 +236,19 @@ def _bind(alias: str, fact: Fact, rule: Rule) -> BoundFact:
     )
 
 
-class _Values(dict[str, Any]):
-    def __missing__(self, key: str) -> str:
-        return "(not given)"
-
-
-def render_because(
-    rule: Rule, bound: Mapping[str, Fact], ruleset: Ruleset, policy: ReviewPolicy | None, exceptions: list[str]
-) -> str:
+def _render(plan: _Plan, bound: Mapping[str, Fact], policy: ReviewPolicy | None, exceptions: list[str]) -> str:
     out: list[str] = []
-    for literal, name in rule.because_parts:
+    for literal, kind, alias, text in plan.because:
         out.append(literal)
-        if name is None:
-            continue
-        alias, _, fname = name.partition(".")
-        if alias == "param":
-            out.append(_show(ruleset.parameters[fname].value))
-        elif alias == "rule":
-            extra = {
-                "id": rule.id,
-                "title": rule.spec.title,
-                "review_policy": policy.value.replace("_", " ") if policy else "n/a",
-                "exceptions": ", ".join(exceptions) or "none",
-            }
-            out.append(extra[fname])
-        else:
+        if kind == "text":
+            out.append(text)
+        elif kind == "fact":
             fact = bound.get(alias)
-            value = fact.fields.get(fname) if fact is not None else None
+            value = fact.fields.get(text) if fact is not None else None
             out.append("(not given)" if value is None else _show(value))
+        elif kind == "rule":
+            if text == "review_policy":
+                out.append(policy.value.replace("_", " ") if policy else "n/a")
+            else:
+                out.append(", ".join(exceptions) or "none")
     return "".join(out)

@@ -10,19 +10,30 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Protocol
 
-from compliance.classify import declared_eccn_conflict, is_determinate
+from compliance.classify import declared_eccn_conflict, is_determinate, item_key
 from compliance.countries import CountryGroups
+from compliance.engine.memo import BoundedCache
 from compliance.evidence import Classification, ItemClassifier, ListedOwnership, PartyScreener, ScreeningHit
-from compliance.facts import Fact, ProvNote, clean_fields
-from compliance.model import RECEIVING_ROLES, ListRef, Party, Provenance, ReviewPolicy, Role, Transaction
+from compliance.facts import SHARED, Fact, ProvNote, clean_fields
+from compliance.model import RECEIVING_ROLES, Item, ListRef, Party, Provenance, ReviewPolicy, Role, Transaction
 from compliance.rulesets.loader import Ruleset
 
 ADVANCED_ECCNS = frozenset({"3A090.a", "3A090.b", "4A090.a", "4A090.b"})
 LISTS_FOR_AFFILIATES = frozenset({"entity_list", "meu", "sdn"})
 MILITARY_END_USES = frozenset({"military", "military_intelligence", "intelligence", "wmd"})
+LEDGER_FIELDS = frozenset({"consignee_cumulative_tpp", "country_cumulative_tpp"})
+"""Item fields that count across transactions (they need the ledger and every item of the transaction)."""
+
+
+def uses_ledger(ruleset: Ruleset) -> bool:
+    """True when a rule tests or reports a cumulative field.
+
+    Only then are those fields computed: they make each item's fact specific to its transaction, where
+    otherwise the fact of a recurring item is shared."""
+    return any(LEDGER_FIELDS & set(fields) for rule in ruleset.rules for fields in rule.reported.values())
 
 
 def to_provenance(note: ProvNote) -> Provenance:
@@ -73,45 +84,55 @@ class Enricher:
     screener: PartyScreener | None
     resolve_ownership: OwnershipResolver | None
     screening_cache_size: int = 65_536
+    fact_cache_size: int = 16_384
+    screenings: BoundedCache[tuple[ScreeningHit, ...]] = field(init=False, repr=False, compare=False)
+    party_facts: BoundedCache[Fact] = field(init=False, repr=False, compare=False)
+    item_facts: BoundedCache[Fact] = field(init=False, repr=False, compare=False)
+    cumulative: bool = field(init=False, repr=False, compare=False)
+    """Whether item facts carry the cumulative (ledger) fields: only when a rule reads them."""
 
     def __post_init__(self) -> None:
-        # Counterparties recur across transactions; screening is a pure function of the screened fields,
-        # the as-of date and the threshold, so its result is cached (thread-safe LRU, bounded).
-        object.__setattr__(self, "_screen_cached", lru_cache(maxsize=self.screening_cache_size)(self._screen_key))
-
-    def _screen_key(
-        self,
-        party_id: str,
-        name: str,
-        aliases: tuple[str, ...],
-        country: str,
-        address: str | None,
-        as_of: dt.date,
-        threshold: float,
-    ) -> tuple[ScreeningHit, ...]:
-        assert self.screener is not None
-        # Accepted-match decisions bind to the party id and these screened fields, so both are the key.
-        probe = Party(
-            id=party_id, name=name, aliases=list(aliases), roles=[Role.purchaser], country=country, address=address
-        )
-        return tuple(self.screener.screen(probe, as_of=as_of, review_threshold=threshold))
+        # Counterparties recur across transactions. Screening is a pure function of the screened fields, the
+        # threshold and the as-of date; a screener that says over which stretch of days its answer holds
+        # (``as_of_period``) lets the cache key on that stretch instead of the day.
+        object.__setattr__(self, "screenings", BoundedCache[tuple[ScreeningHit, ...]](self.screening_cache_size))
+        # Party and item facts are cached too: each is a pure function of the inputs in its key (see
+        # _party_key and _item_facts), and sharing the Fact object lets the backend and the decision step
+        # reuse its encoding and its bound form (Fact.memo).
+        object.__setattr__(self, "party_facts", BoundedCache[Fact](self.fact_cache_size))
+        object.__setattr__(self, "item_facts", BoundedCache[Fact](self.fact_cache_size))
+        object.__setattr__(self, "cumulative", uses_ledger(self.ruleset))
 
     def screen_party(self, party: Party, as_of: dt.date) -> list[ScreeningHit]:
-        """Hits for a party, from the cache when its screened fields were seen before on that date."""
+        """Hits for a party, from the cache when its screened fields were seen before in that period."""
+        assert self.screener is not None
+        screener = self.screener
         threshold = self.ruleset.screening.review_threshold
-        return list(
-            self._screen_cached(  # type: ignore[attr-defined]
-                party.id, party.name, tuple(party.aliases), party.country, party.address, as_of, threshold
+        period_of = getattr(screener, "as_of_period", None)
+        period: object = period_of(as_of) if callable(period_of) else as_of
+        aliases = tuple(party.aliases)
+        # Accepted-match decisions bind to the party id and these screened fields, so both are the key.
+        key = (party.id, party.name, aliases, party.country, party.address, period, threshold)
+
+        def run() -> tuple[ScreeningHit, ...]:
+            probe = Party(
+                id=party.id,
+                name=party.name,
+                aliases=list(aliases),
+                roles=[Role.purchaser],
+                country=party.country,
+                address=party.address,
             )
-        )
+            return tuple(screener.screen(probe, as_of=as_of, review_threshold=threshold))
+
+        return list(self.screenings.get_or_make(key, run))
 
     # -- country groups ------------------------------------------------------------------------
 
     def _groups(self, country: str | None, day: dt.date) -> tuple[list[str], dict[str, ProvNote]]:
         if country is None:
             return [], {}
-        members = self.groups.groups_of(country, day)
-        return sorted(members), {g: self.groups.provenance(g, m) for g, m in members.items()}
+        return self.groups.at(country, day)
 
     # -- main entry ----------------------------------------------------------------------------
 
@@ -124,7 +145,7 @@ class Enricher:
             self._screen(txn, as_of, ev)
         ev.facts.append(self._transaction_fact(txn, as_of, ev))
         for party in txn.parties:
-            ev.facts.append(self._party_fact(party, parties, txn, as_of))
+            ev.facts.append(self.party_fact(party, parties, txn, as_of))
         ev.facts.extend(self._item_facts(txn, as_of, ev, ledger))
         for i, grant in enumerate(txn.remote_access):
             ev.facts.append(self._lease_fact(i, grant.lessee, grant.lessor, parties, txn, as_of, ev, grant))
@@ -330,6 +351,34 @@ class Enricher:
         gprov["control_groups"] = control
         return values, prov, gprov
 
+    def party_fact(self, party: Party, parties: Mapping[str, Party], txn: Transaction, day: dt.date) -> Fact:
+        """The party's fact, shared with earlier transactions that gave the same inputs."""
+        key = self._party_key(party, parties, txn, day)
+        return self.party_facts.get_or_make(key, lambda: _shared(self._party_fact(party, parties, txn, day)))
+
+    def _party_key(self, party: Party, parties: Mapping[str, Party], txn: Transaction, day: dt.date) -> tuple[Any, ...]:
+        """Everything `_party_fact` reads: the party's own fields, its parent's, the country-group period and,
+        when a founding date is given, the transaction date its age is counted to."""
+        parent: tuple[str, str, str, str | None] | None = None
+        if party.ultimate_parent is not None and party.ultimate_parent != party.id:
+            p = parties[party.ultimate_parent]
+            parent = (p.id, p.name, p.country, p.headquarters)
+        return (
+            party.id,
+            party.name,
+            tuple(party.roles),
+            party.country,
+            party.headquarters,
+            parent,
+            party.founded,
+            txn.date if party.founded is not None else None,
+            party.residential_address,
+            party.verified_identity,
+            party.us_iaas_provider,
+            party.veu,
+            self.groups.period(day),
+        )
+
     def _party_fact(self, party: Party, parties: Mapping[str, Party], txn: Transaction, day: dt.date) -> Fact:
         loc_groups, loc_prov = self._groups(party.country, day)
         control, prov, gprov = self._control(party, parties, day)
@@ -370,79 +419,96 @@ class Enricher:
         out: list[Fact] = []
         for item in txn.items:
             c = ev.classifications[item.id]
-            computed_known = is_determinate(c)
-            eccn = c.eccn if computed_known else (item.eccn or c.eccn)
-            conflict = declared_eccn_conflict(item.eccn, c) if computed_known else None
-            prov: dict[str, list[ProvNote]] = {
-                key: list(c.provenance)
-                for key in (
-                    "computed_eccn",
-                    "eccn",
-                    "tpp",
-                    "performance_density",
-                    "advanced",
-                    "eccn_2022",
-                    "nac_eligible",
-                    "total_tpp",
-                    "dram_bandwidth_gbs",
-                )
-            }
-            if not computed_known:
-                prov["eccn"] = [
-                    ("input", f"no classification from specs; declared ECCN {item.eccn} used", None, "unconfirmed")
-                ]
-            if conflict:
-                prov["eccn_conflict"] = [("classification", conflict, None, c.confidence)]
-            cumulative: dict[str, Any] = {}
-            if c.advanced:
-                cumulative["consignee_cumulative_tpp"] = prior_consignee + advanced_tpp
-                cumulative["country_cumulative_tpp"] = prior_country + advanced_tpp
-                note: ProvNote = (
+            # Everything the fact reads: the item, and for an advanced item the cumulative figures' inputs.
+            context = (consignee, txn.destination, year, prior_consignee, prior_country, advanced_tpp)
+            key = (item.id, item.eccn, item_key(item), context if c.advanced and self.cumulative else None)
+            make = partial(self._item_fact, item, c, *context)
+            out.append(self.item_facts.get_or_make(key, lambda make=make: _shared(make())))  # type: ignore[misc]
+        return out
+
+    def _item_fact(
+        self,
+        item: Item,
+        c: Classification,
+        consignee: str | None,
+        destination: str,
+        year: int,
+        prior_consignee: float,
+        prior_country: float,
+        advanced_tpp: float,
+    ) -> Fact:
+        computed_known = is_determinate(c)
+        eccn = c.eccn if computed_known else (item.eccn or c.eccn)
+        conflict = declared_eccn_conflict(item.eccn, c) if computed_known else None
+        prov: dict[str, list[ProvNote]] = {
+            key: list(c.provenance)
+            for key in (
+                "computed_eccn",
+                "eccn",
+                "tpp",
+                "performance_density",
+                "advanced",
+                "eccn_2022",
+                "nac_eligible",
+                "total_tpp",
+                "dram_bandwidth_gbs",
+            )
+        }
+        if not computed_known:
+            prov["eccn"] = [
+                ("input", f"no classification from specs; declared ECCN {item.eccn} used", None, "unconfirmed")
+            ]
+        if conflict:
+            prov["eccn_conflict"] = [("classification", conflict, None, c.confidence)]
+        cumulative: dict[str, Any] = {}
+        if c.advanced:
+            cumulative["consignee_cumulative_tpp"] = prior_consignee + advanced_tpp
+            cumulative["country_cumulative_tpp"] = prior_country + advanced_tpp
+            note: ProvNote = (
+                "ledger",
+                f"{prior_consignee:,.0f} TPP earlier in {year} to consignee "
+                f"{consignee} + {advanced_tpp:,.0f} in this transaction",
+                None,
+                "confirmed",
+            )
+            prov["consignee_cumulative_tpp"] = [note]
+            prov["country_cumulative_tpp"] = [
+                (
                     "ledger",
-                    f"{prior_consignee:,.0f} TPP earlier in {year} to consignee "
-                    f"{consignee} + {advanced_tpp:,.0f} in this transaction",
+                    f"{prior_country:,.0f} TPP earlier in {year} to {destination} + {advanced_tpp:,.0f} here",
                     None,
                     "confirmed",
                 )
-                prov["consignee_cumulative_tpp"] = [note]
-                prov["country_cumulative_tpp"] = [
-                    (
-                        "ledger",
-                        f"{prior_country:,.0f} TPP earlier in {year} to {txn.destination} + {advanced_tpp:,.0f} here",
-                        None,
-                        "confirmed",
-                    )
-                ]
-            fields = clean_fields(
-                {
-                    "id": item.id,
-                    "model": item.model,
-                    "manufacturer": item.manufacturer,
-                    "family": c.family,
-                    "catalogue_id": c.catalogue_id,
-                    "kind": item.kind,
-                    "quantity": item.quantity,
-                    "eccn": eccn,
-                    "declared_eccn": item.eccn,
-                    "computed_eccn": c.eccn,
-                    "eccn_2022": c.eccn_2022,
-                    "advanced": c.advanced or (item.eccn in ADVANCED_ECCNS),
-                    "eccn_conflict": conflict is not None,
-                    "unclassified": not computed_known and item.eccn is None,
-                    "tpp": c.tpp,
-                    "performance_density": None if c.performance_density is None else round(c.performance_density, 4),
-                    "dram_bandwidth_gbs": c.dram_bandwidth_gbs,
-                    "datacenter": c.datacenter,
-                    "nac_eligible": c.nac_eligible,
-                    "location_verification": item.specs.location_verification,
-                    "total_tpp": c.total_tpp,
-                    "training_ops": item.specs.training_ops,
-                    "open_weights": item.specs.open_weights,
-                    **cumulative,
-                }
-            )
-            out.append(Fact("item", item.id, fields, prov))
-        return out
+            ]
+        fields = clean_fields(
+            {
+                "id": item.id,
+                "model": item.model,
+                "manufacturer": item.manufacturer,
+                "family": c.family,
+                "catalogue_id": c.catalogue_id,
+                "kind": item.kind,
+                "quantity": item.quantity,
+                "eccn": eccn,
+                "declared_eccn": item.eccn,
+                "computed_eccn": c.eccn,
+                "eccn_2022": c.eccn_2022,
+                "advanced": c.advanced or (item.eccn in ADVANCED_ECCNS),
+                "eccn_conflict": conflict is not None,
+                "unclassified": not computed_known and item.eccn is None,
+                "tpp": c.tpp,
+                "performance_density": None if c.performance_density is None else round(c.performance_density, 4),
+                "dram_bandwidth_gbs": c.dram_bandwidth_gbs,
+                "datacenter": c.datacenter,
+                "nac_eligible": c.nac_eligible,
+                "location_verification": item.specs.location_verification,
+                "total_tpp": c.total_tpp,
+                "training_ops": item.specs.training_ops,
+                "open_weights": item.specs.open_weights,
+                **cumulative,
+            }
+        )
+        return Fact("item", item.id, fields, prov)
 
     # -- remote access and financing -------------------------------------------------------------
 
@@ -537,6 +603,12 @@ class Enricher:
             }
         )
         return Fact("financing", f"f{index + 1}", fields, prov, gprov)
+
+
+def _shared(fact: Fact) -> Fact:
+    """Mark a fact that a fact cache shares between transactions (decide keeps findings on such facts)."""
+    fact.memo[SHARED] = True
+    return fact
 
 
 def _receiving(party: Party) -> bool:

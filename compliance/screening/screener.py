@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -132,6 +133,23 @@ class Screener:
 
     def list_refs(self) -> list[ListRef]:
         return list(self._refs)
+
+    def as_of_period(self, as_of: dt.date) -> int:
+        """The stretch of days holding ``as_of`` over which ``screen`` gives the same answer for any party.
+
+        An answer changes only on an entry's start date or on an accepted-match decision's first day or the
+        day after its expiry; callers that cache screening results key them by this, not by the day.
+        """
+        changes = self.__dict__.get("_changes")
+        if changes is None or changes[0] is not self.decisions:
+            days: set[dt.date] = {e.start_date for snap in self.snapshots for e in snap.entries if e.start_date}
+            for d in self.decisions.decisions:
+                days.add(d.date)
+                if d.expiry < dt.date.max:
+                    days.add(d.expiry + dt.timedelta(days=1))
+            changes = (self.decisions, sorted(days))
+            self.__dict__["_changes"] = changes
+        return bisect.bisect_right(changes[1], as_of)
 
     def screen(
         self,

@@ -1,0 +1,220 @@
+"""Facts shared between transactions: caching must never change a determination.
+
+Enrichment keeps party and item facts, screening results and findings per content key and reuses them
+across evaluations. These tests pin what each key must contain: a warm engine gives the same determinations
+as a cold one, dates and group periods are part of the key, and the caches stay bounded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compliance import Engine, Transaction, load_ruleset
+from compliance.countries import CountryGroups
+from compliance.engine.backends import _bindings, encode_facts
+from compliance.engine.memo import BoundedCache
+from compliance.facts import SHARED, Fact
+from compliance.records import iter_records
+from compliance.screening import Screener
+from compliance.screening.accepted import AcceptedMatch, EntryRef, PartyRef
+from compliance.screening.screener import load_default_snapshot
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "transactions"
+
+
+def _canonical(engine: Engine, txn: Transaction) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(engine.evaluate(txn).canonical_json())
+    return out
+
+
+def _corpus() -> list[Transaction]:
+    txns = []
+    for record in iter_records([FIXTURES]):
+        assert record.transaction is not None, record.error
+        txns.append(record.transaction)
+    return txns
+
+
+def test_a_warm_engine_decides_exactly_like_a_cold_one() -> None:
+    """Every fixture, evaluated after the whole corpus warmed the caches, equals a fresh engine's answer."""
+    corpus = _corpus()
+    warm = Engine.load("us-ear")
+    for txn in corpus:
+        warm.evaluate(txn)
+    for txn in corpus:
+        cold = Engine.load("us-ear")
+        assert _canonical(warm, txn) == _canonical(cold, txn), txn.id
+    enricher = warm._loaded.enricher
+    assert enricher.party_facts.hits > 0 and enricher.item_facts.hits > 0
+
+
+def _txn(day: str, *, founded: str | None = None, country: str = "AE", txn_id: str = "T1") -> Transaction:
+    party: dict[str, Any] = {"id": "p1", "name": "Gulf Compute LLC", "roles": ["purchaser"], "country": country}
+    if founded:
+        party["founded"] = founded
+    return Transaction.model_validate(
+        {
+            "id": txn_id,
+            "date": day,
+            "kind": "sale",
+            "export_from": "US",
+            "destination": country,
+            "parties": [
+                {"id": "x", "name": "Exporter Inc", "roles": ["exporter"], "country": "US"},
+                party,
+            ],
+            "items": [{"id": "i1", "model": "H100 SXM", "quantity": 8}],
+        }
+    )
+
+
+def _party_fact(engine: Engine, txn: Transaction) -> Fact:
+    evidence, _ = engine.fire(txn)
+    return next(f for f in evidence.facts if f.type == "party" and f.id == "p1")
+
+
+def test_a_party_fact_is_shared_between_transactions_with_the_same_inputs() -> None:
+    engine = Engine.load("us-ear")
+    first = _party_fact(engine, _txn("2025-03-01", txn_id="A"))
+    second = _party_fact(engine, _txn("2025-03-02", txn_id="B"))
+    assert first is second
+    assert first.memo[SHARED] is True
+
+
+def test_the_founding_date_makes_the_transaction_date_part_of_the_key() -> None:
+    engine = Engine.load("us-ear")
+    a = _party_fact(engine, _txn("2025-03-01", founded="2025-01-01"))
+    b = _party_fact(engine, _txn("2025-03-11", founded="2025-01-01"))
+    assert (a.fields["age_days"], b.fields["age_days"]) == (59, 69)
+
+
+def test_a_group_membership_change_splits_the_cache() -> None:
+    """A country's groups on either side of a change date come from different cache entries."""
+    ruleset = load_ruleset("us-ear")
+    groups = CountryGroups(ruleset.groups)
+    change_days = sorted(groups._changes)
+    assert change_days, "the baseline has dated group rows"
+    countries = sorted({m.country for spec in ruleset.groups.values() for m in spec.members})
+    for change in change_days:
+        before, on = change - dt.timedelta(days=1), change
+        assert groups.period(before) != groups.period(on)
+        for country in countries:
+            for day in (before, on):
+                names, prov = groups.at(country, day)
+                assert names == sorted(groups.groups_of(country, day)), (country, day)
+                assert set(prov) == set(names)
+
+
+def test_periods_agree_with_day_by_day_membership() -> None:
+    """Within one period every day gives the same groups (checked over every day of 2022-2026)."""
+    groups = CountryGroups(load_ruleset("us-ear").groups)
+    day, end = dt.date(2022, 1, 1), dt.date(2026, 12, 31)
+    seen: dict[tuple[str, int], list[str]] = {}
+    while day <= end:
+        for country in ("CN", "AE", "SA", "MO", "RU", "IN", "JP"):
+            current = sorted(groups.groups_of(country, day))
+            assert seen.setdefault((country, groups.period(day)), current) == current, (country, day)
+        day += dt.timedelta(days=1)
+
+
+def test_screening_periods_change_on_entry_start_and_decision_dates() -> None:
+    snapshot = load_default_snapshot()
+    entry = next(e for e in snapshot.entries if e.start_date is not None)
+    assert entry.start_date is not None
+    decision = AcceptedMatch(
+        id="AM-1",
+        party=PartyRef(id="p1", sha256="0" * 64),
+        entry=EntryRef(list=entry.list_id, id=entry.entry_id, sha256=entry.content_sha256),
+        reason="different company",
+        reviewer="qa",
+        date=dt.date(2030, 1, 10),
+        expiry=dt.date(2030, 6, 30),
+    )
+    screener = Screener([snapshot], decisions=[decision])
+    start = entry.start_date
+    assert screener.as_of_period(start - dt.timedelta(days=1)) != screener.as_of_period(start)
+    assert screener.as_of_period(dt.date(2030, 1, 9)) != screener.as_of_period(dt.date(2030, 1, 10))
+    assert screener.as_of_period(dt.date(2030, 1, 10)) == screener.as_of_period(dt.date(2030, 6, 30))
+    assert screener.as_of_period(dt.date(2030, 6, 30)) != screener.as_of_period(dt.date(2030, 7, 1))
+    # A clone with other decisions recomputes its change days.
+    assert screener.with_decisions([]).as_of_period(dt.date(2030, 1, 9)) == screener.with_decisions([]).as_of_period(
+        dt.date(2030, 7, 1)
+    )
+
+
+def test_a_listed_party_is_not_listed_before_its_entry_starts_even_with_a_warm_cache() -> None:
+    snapshot = load_default_snapshot()
+    entry = next(e for e in snapshot.entries if e.start_date is not None and e.start_date.year >= 2020)
+    assert entry.start_date is not None
+    engine = Engine.load("us-ear")
+
+    def hits(day: dt.date) -> list[str]:
+        txn = _txn(day.isoformat(), country=entry.countries[0] if entry.countries else "CN")
+        txn = txn.model_copy(
+            update={"parties": [txn.parties[0], txn.parties[1].model_copy(update={"name": entry.name})]}
+        )
+        evidence, _ = engine.fire(txn)
+        return [h.entry.entry_id for h in evidence.hits]
+
+    after = hits(entry.start_date)
+    before = hits(entry.start_date - dt.timedelta(days=1))
+    assert entry.entry_id in after
+    assert entry.entry_id not in before
+
+
+def test_bounded_cache_evicts_oldest_first_and_counts() -> None:
+    cache: BoundedCache[str] = BoundedCache(2)
+    assert cache.get_or_make("a", lambda: "A") == "A"
+    assert cache.get_or_make("b", lambda: "B") == "B"
+    assert cache.get_or_make("a", lambda: "never") == "A"
+    assert cache.get_or_make("c", lambda: "C") == "C"  # evicts "a", the oldest insert
+    assert len(cache) == 2
+    assert cache.get_or_make("a", lambda: "A2") == "A2"
+    assert (cache.hits, cache.misses) == (1, 4)
+    with pytest.raises(ValueError):
+        BoundedCache(0)
+
+
+def test_bounded_cache_survives_concurrent_inserts() -> None:
+    cache: BoundedCache[int] = BoundedCache(64)
+    errors: list[BaseException] = []
+
+    def work(offset: int) -> None:
+        try:
+            for i in range(5_000):
+                key = (offset + i) % 500
+                assert cache.get_or_make(key, lambda key=key: key * 2) == key * 2  # type: ignore[misc]
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n * 37,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(cache) <= 64
+
+
+def test_activation_bindings_are_read_without_parsing_and_match_a_full_parse() -> None:
+    facts = [
+        Fact("transaction", "T1", {"id": "T1"}),
+        Fact("party", "p1", {"id": "p1", "name": 'He said "item":{"id":"f0"}'}),
+        Fact("item", "i1", {"id": "i1"}),
+    ]
+    payload = encode_facts(facts, "s1")
+    assert '"id":"f1"' in payload and '"id":"f2"' in payload
+    message = (
+        '{"R1":{"party":{"name":"He said \\"item\\":{\\"id\\":\\"f0\\"}","oid":"p1","t":"party","id":"f1",'
+        '"sid":"s1"},"item":{"oid":"i1","t":"item","id":"f2","sid":"s1"}}}'
+    )
+    expected = (("item", "item:i1"), ("party", "party:p1"))
+    assert _bindings(message, ("party", "item"), facts) == expected
+    # An alias the message does not hold falls back to parsing it in full, with the same answer.
+    assert _bindings(message, ("party", "item", "lease"), facts) == expected
