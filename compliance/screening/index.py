@@ -3,46 +3,57 @@
 Every name and alias of every entry (a *variant*) is analysed once. The index keeps:
 
 - a vocabulary of the distinct list tokens, each with its postings (the variants that contain it);
-- lookup keys from a token to vocabulary tokens: the token itself, its one-letter deletions and those of
-  its singular (a symmetric-delete scheme: two words within one edit, or one transposition, share a
-  key), and its phonetic key (three consonants or more);
+- lookup keys from a token to vocabulary tokens: the token itself, its one-letter deletions (and from
+  seven letters its two-letter deletions), those of its singular, its first six letters and its
+  phonetic key (a symmetric-delete scheme: two words within the scorer's edit budget share a key);
 - the concatenations of two or three adjacent tokens of every variant (``hua wei`` -> ``huawei``) as
   *merge tokens*, looked up by a query word and its one-letter deletions;
 - per variant, as flat numpy arrays: its tokens, their weights, first letters, and its merge tokens
-  with the weight of the words they join.
+  with the weight of the words they join;
+- per vocabulary word, precomputed at build time (CSR arrays): the tokens it may align with and the
+  scorer's similarity to each (``nb_*``), and the variants those reach with, per variant, the best
+  similarity and the weighted credit (``agg_*``). Two words reach each other when they share a key,
+  and ``token_similarity`` is symmetric, so every pair is scored once.
 
 A query is answered in three steps:
 
-1. **Token similarities.** Each query token looks up its keys and gets the vocabulary tokens it could
-   align with, with the scorer's own ``token_similarity`` (cached per token). Adjacent query tokens
-   joined (``hua wei``) are compared with whole list words, and each query word with the list's merge
-   tokens, at the scorer's merge similarity.
+1. **Token similarities.** A query word that is a list word takes its precomputed row. Another word
+   looks up its keys and scores the vocabulary words they reach with the scorer's own
+   ``token_similarity``. Adjacent query tokens joined (``hua wei``) are compared with whole list words
+   at the scorer's merge similarity (from nineteen letters, by a rapidfuzz scan of the few words of a
+   close length instead of hundreds of two-letter deletions), and each query word with the list's
+   merge tokens. Rows are cached per token.
 2. **Candidates.** Only *essential* query tokens generate candidates: the query's tokens with the
    longest postings are skipped while their total weight stays below what a name must match to reach
-   the threshold (``required_fraction``); a name matching none of the rest cannot reach it.
-3. **Score bound.** For every candidate, vectorised over all of them, an upper bound of the score:
-   each query token at its best similarity to any of the candidate's tokens, plus each of the
-   candidate's tokens at its best similarity to any query token, over the total weight (with the
-   person-name discount where it can apply). The alignment is one to one, so a pair ``(i, j)`` with
-   similarity ``s`` adds ``s * (w_i + w_j)``, never more than the two best similarities. Only the
-   candidates whose bound reaches the threshold go to the full scorer, best bound first.
+   the threshold (``required_fraction``); a name matching none of the rest cannot reach it. A first
+   bound over all of them (numpy, per-thread scratch accumulators) keeps the few that may reach it.
+3. **Score bound.** For each remaining candidate, an upper bound of the score: each query token at its
+   best similarity to any of the candidate's tokens, plus each of the candidate's tokens at its best
+   similarity to any query token, over the total weight (with the person-name discount where it can
+   apply). The alignment is one to one, so a pair ``(i, j)`` with similarity ``s`` adds
+   ``s * (w_i + w_j)``, never more than the two best similarities. Only the candidates whose bound
+   reaches the threshold go to the full scorer, best bound first.
 
 The full scorer is the same one brute force uses; the benchmark measures the index's recall against
-brute force. What the bound cannot see: a word more than one edit from every list word (two typos in a
-seven-letter word, for example) earns no credit, so such a pair is found only when the rest of the
+brute force. What the bound cannot see: a word more than two edits from every list word (unless the
+two share their first six letters) earns no credit, so such a pair is found only when the rest of the
 name reaches the threshold on its own.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import zlib
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
+from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from compliance.evidence import ListEntry
@@ -78,6 +89,8 @@ _PAREN_RE: Final = re.compile(r"\(([^()]{1,60})\)")
 
 IntArray = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float32]
+_NO_IDS: Final[IntArray] = np.zeros(0, dtype=np.int32)
+_NO_SIMS: Final[FloatArray] = np.zeros(0, dtype=np.float32)
 
 
 def search_names(entry: ListEntry) -> list[str]:
@@ -124,12 +137,10 @@ def deletes(token: str) -> Iterator[str]:
 
 def deletes2(token: str) -> set[str]:
     """The token's two-letter deletions (for tokens of ``_MIN_DELETE2_LEN`` letters or more)."""
-    out: set[str] = set()
-    if len(token) >= _MIN_DELETE2_LEN:
-        for d in set(deletes(token)):
-            if len(d) < len(token):
-                out.update(d[:i] + d[i + 1 :] for i in range(len(d)))
-    return out
+    n = len(token)
+    if n < _MIN_DELETE2_LEN:
+        return set()
+    return {token[:i] + token[i + 1 : j] + token[j + 1 :] for i in range(n - 1) for j in range(i + 1, n)}
 
 
 def _hash(key: str) -> int:
@@ -248,6 +259,9 @@ class _Row:
     """A one-letter word: aligns at 0.6 with any list word starting with that letter."""
 
 
+_EMPTY: Final = _Lookup(_NO_IDS, _NO_SIMS, {}, _NO_IDS, _NO_SIMS, _NO_SIMS)
+
+
 def _csr(groups: Sequence[Sequence[int]]) -> tuple[npt.NDArray[np.int64], IntArray]:
     offsets = np.zeros(len(groups) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(g) for g in groups])
@@ -299,6 +313,7 @@ class NameIndex:
         self.var_mw: FloatArray = np.asarray(var_merge_w, dtype=np.float32)
         self.var_total = np.asarray([v.form.total_weight for v in variants], dtype=np.float64)
         self.var_org = np.asarray([v.org_like for v in variants], dtype=np.bool_)
+        self._var_total32 = self.var_total.astype(np.float32)
         vocab_first = np.asarray([ord(t[0]) for t in self.vocab], dtype=np.int32)
         vocab_single = np.asarray([len(t) == 1 for t in self.vocab], dtype=np.bool_)
         self.tok_first = vocab_first[self.var_tok]
@@ -345,54 +360,88 @@ class NameIndex:
         ]
         self._var_total: list[float] = [v.form.total_weight for v in variants]
         self._var_org: list[bool] = [v.org_like for v in variants]
+        self._var_single: list[bool] = [any(len(t) == 1 for t in v.form.tokens) for v in variants]
         self._vocab_first: list[int] = vocab_first.tolist()
         self._vocab_single: list[bool] = vocab_single.tolist()
+        self._vocab_ph: tuple[str, ...] = tuple(phonetic_key(t) for t in self.vocab)
+        # vocabulary and merge postings in one CSR (ids ``n_vocab + merge id`` follow the vocabulary)
+        self.all_off = np.concatenate([self.post_off, self.mpost_off[1:] + self.post_off[-1]])
+        self.all_var: IntArray = np.concatenate([self.post_var, self.mpost_var])
+        self.all_w = np.concatenate([self.post_w, self.mpost_w]).astype(np.float64)
+        # vocabulary ids by word length, for scans of a length band
+        lengths = np.asarray([len(t) for t in self.vocab], dtype=np.int64)
+        by_len = np.argsort(lengths, kind="stable")
+        self._len_ids: list[int] = by_len.tolist()
+        self._len_words: list[str] = [self.vocab[i] for i in self._len_ids]
+        self._len_off: list[int] = np.searchsorted(lengths[by_len], np.arange(int(lengths.max(initial=0)) + 2)).tolist()
+        self._precompute_vocab_rows()
         self._cache: dict[tuple[str, str], _Lookup] = {}
+        self._local = threading.local()
 
     def __len__(self) -> int:
         return len(self.variants)
 
     def __getstate__(self) -> dict[str, Any]:
-        state = {k: getattr(self, k) for k in self.__dict__ if k != "_cache"}
+        state = {k: getattr(self, k) for k in self.__dict__ if k not in ("_cache", "_local")}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._cache = {}
+        self._local = threading.local()
+
+    def _scratch(self) -> tuple[FloatArray, FloatArray]:
+        """Two per-variant accumulators, all zeros, private to the calling thread (callers zero what they touch)."""
+        local = self._local
+        acc: tuple[FloatArray, FloatArray] | None = getattr(local, "acc", None)
+        if acc is None:
+            n = len(self.variants)
+            acc = (np.zeros(n, dtype=np.float32), np.zeros(n, dtype=np.float32))
+            local.acc = acc
+        return acc
 
     # -- step 1: token similarities --------------------------------------------------------------
 
     def _lookup(self, sims: dict[int, float]) -> _Lookup:
-        ids = np.fromiter(sims, dtype=np.int32, count=len(sims))
-        vals = np.fromiter(sims.values(), dtype=np.float32, count=len(sims))
+        """Postings of the tokens in ``sims``: per variant, the best similarity and the weighted credit."""
+        n = len(sims)
+        if not n:
+            return _EMPTY
+        ids = np.fromiter(sims, dtype=np.int32, count=n)
+        vals = np.fromiter(sims.values(), dtype=np.float32, count=n)
+        if n == 1:
+            a, b = int(self.all_off[ids[0]]), int(self.all_off[ids[0] + 1])
+            var = self.all_var[a:b]
+            if not len(var) or not bool(np.any(var[1:] == var[:-1])):
+                # postings of one token are sorted by variant; without repeats no grouping is needed
+                best = np.full(len(var), vals[0], dtype=np.float32)
+                credit = (self.all_w[a:b] * float(vals[0])).astype(np.float32)
+                return _Lookup(ids, vals, sims, var, best, credit)
         order = np.argsort(ids)
         ids, vals = ids[order], vals[order]
-        n_vocab = self.n_vocab
-        post_off, mpost_off = self.post_off, self.mpost_off
-        parts: list[IntArray] = []
-        wparts: list[FloatArray] = []
-        lens: list[int] = []
-        for i in ids.tolist():
-            if i < n_vocab:
-                a, b = post_off[i], post_off[i + 1]
-                parts.append(self.post_var[a:b])
-                wparts.append(self.post_w[a:b])
-            else:
-                a, b = mpost_off[i - n_vocab], mpost_off[i - n_vocab + 1]
-                parts.append(self.mpost_var[a:b])
-                wparts.append(self.mpost_w[a:b])
-            lens.append(int(b - a))
-        if parts:
-            var = np.concatenate(parts)
-            sim = np.repeat(vals, lens)
-            uniq, inv = np.unique(var, return_inverse=True)
-            best = np.zeros(len(uniq), dtype=np.float32)
-            np.maximum.at(best, inv, sim)
-            credit = np.bincount(inv, weights=np.concatenate(wparts) * sim, minlength=len(uniq)).astype(np.float32)
-        else:
-            uniq = np.zeros(0, dtype=np.int32)
-            best = credit = np.zeros(0, dtype=np.float32)
-        return _Lookup(ids, vals, dict(zip(ids.tolist(), vals.tolist(), strict=True)), uniq, best, credit)
+        starts = self.all_off[ids]
+        lens = self.all_off[ids + 1] - starts
+        total = int(lens.sum())
+        if not total:
+            return _Lookup(ids, vals, sims, _NO_IDS, _NO_SIMS, _NO_SIMS)
+        pos = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
+        var = self.all_var[pos]
+        sim = np.repeat(vals, lens)
+        credit64 = self.all_w[pos] * sim
+        order = np.argsort(var, kind="stable")
+        var, sim, credit64 = var[order], sim[order], credit64[order]
+        head = np.empty(total, dtype=np.bool_)
+        head[0] = True
+        np.not_equal(var[1:], var[:-1], out=head[1:])
+        first = np.flatnonzero(head)
+        return _Lookup(
+            ids,
+            vals,
+            sims,
+            var[first],
+            np.maximum.reduceat(sim, first),
+            np.add.reduceat(credit64, first).astype(np.float32),
+        )
 
     def _remember(self, key: tuple[str, str], value: _Lookup) -> _Lookup:
         if len(self._cache) >= _CACHE_SIZE:
@@ -406,28 +455,42 @@ class NameIndex:
         hit = self._cache.get(cache_key)
         if hit is not None:
             return hit
-        vocab = self.vocab
+        vid = self.vocab_ids.get(tok)
+        if kind in _WORDLIKE and vid is not None and (len(tok) == 1 or phonetic == self._vocab_ph[vid]):
+            return self._remember(cache_key, self._vocab_row(vid))
+        return self._remember(cache_key, self._lookup(self.keyed_sims(tok, kind, phonetic)))
+
+    def keyed_sims(self, tok: str, kind: str, phonetic: str) -> dict[int, float]:
+        """Token ids ``tok`` may align with and the similarity of each, found through the lookup keys.
+
+        This is how a query word outside the vocabulary is looked up; for a list word the same result
+        is precomputed at build time (``_precompute_vocab_rows``).
+        """
         sims: dict[int, float] = {}
-        keys = self.keys
-        wordlike = kind in _WORDLIKE
-        for key in token_keys(tok, kind, phonetic):
-            for vid in keys.get(key, ()):
-                if vid in sims:
-                    continue
-                other = vocab[vid]
-                if other == tok:
-                    sims[vid] = 1.0
-                elif wordlike:
-                    s = token_similarity(tok, other, phonetic, phonetic_key(other))
-                    if s > 0.0:
-                        sims[vid] = s
+        if kind in _WORDLIKE:
+            vocab, vocab_ph = self.vocab, self._vocab_ph
+            get = self.keys.get
+            reached = set(chain.from_iterable(filter(None, map(get, token_keys(tok, kind, phonetic)))))
+            for v in reached:
+                s = token_similarity(tok, vocab[v], phonetic, vocab_ph[v])
+                if s > 0.0:
+                    sims[v] = s
+            self._add_initial_and_merges(tok, sims)
+        else:
+            vid = self.vocab_ids.get(tok)
+            if vid is not None:
+                sims[vid] = 1.0
+        return sims
+
+    def _add_initial_and_merges(self, tok: str, sims: dict[int, float]) -> None:
+        """A word's alignments besides other words: list-side initials and the list's merge tokens."""
         # a list-side initial aligns with this word at 0.6
-        if wordlike and len(tok) > 1:
+        if len(tok) > 1:
             letter = self.vocab_ids.get(tok[0])
             if letter is not None and sims.get(letter, 0.0) < INITIAL_SIM:
                 sims[letter] = INITIAL_SIM
         # merges: this word against the list's joined neighbours (``huawei`` / ``hua wei``)
-        if wordlike and len(tok) >= _MIN_MERGE_TARGET:
+        if len(tok) >= _MIN_MERGE_TARGET:
             n_vocab = self.n_vocab
             merge_keys = [tok] if len(tok) < _MERGE_ONE_EDIT - 1 else list(deletes(tok))
             found = [mid for mid in map(self.merge_ids.get, merge_keys) if mid is not None]
@@ -442,7 +505,105 @@ class NameIndex:
                     s = _merge_sim(tok, self.merge_vocab[mid])
                     if s > 0.0:
                         sims[n_vocab + mid] = s
-        return self._remember(cache_key, self._lookup(sims))
+
+    def _vocab_row(self, vid: int) -> _Lookup:
+        """The precomputed lookup of a list word (as a query word, kind aside from legal forms and stop words)."""
+        a, b = int(self.nb_off[vid]), int(self.nb_off[vid + 1])
+        ids, vals = self.nb_id[a:b], self.nb_sim[a:b]
+        c, d = int(self.agg_off[vid]), int(self.agg_off[vid + 1])
+        return _Lookup(
+            ids,
+            vals,
+            dict(zip(ids.tolist(), vals.tolist(), strict=True)),
+            self.agg_var[c:d],
+            self.agg_best[c:d],
+            self.agg_credit[c:d],
+        )
+
+    def _precompute_vocab_rows(self) -> None:
+        """Every list word's lookup, as ``_token_row`` would compute it for a query word, in CSR arrays.
+
+        Two words reach each other when they share a lookup key, and ``token_similarity`` is symmetric,
+        so each pair is scored once. A query word found in the vocabulary then needs no key lookup.
+        """
+        n_vocab, vocab, ph = self.n_vocab, self.vocab, self._vocab_ph
+        # pairs as int64 codes ``a * n_vocab + b`` (a < b) in a compact array: no Python object per pair
+        codes = array("q")
+        for group in self.keys.values():
+            for x in range(1, len(group)):
+                a = group[x]
+                codes.extend((b * n_vocab + a) if b < a else (a * n_vocab + b) for b in group[:x])
+        pair_codes = np.unique(np.frombuffer(codes, dtype=np.int64))
+        del codes
+        pair_sims = array("f")
+        pair_sims.extend(
+            token_similarity(vocab[a], vocab[b], ph[a], ph[b])
+            for a, b in zip((pair_codes // n_vocab).tolist(), (pair_codes % n_vocab).tolist(), strict=True)
+        )
+        sims_np = np.frombuffer(pair_sims, dtype=np.float32)
+        hit = sims_np > 0.0
+        pa, pb, ps = pair_codes[hit] // n_vocab, pair_codes[hit] % n_vocab, sims_np[hit]
+        del pair_codes, pair_sims, sims_np
+        e_src = array("q")
+        e_dst = array("q")
+        e_sim = array("f")
+        for vid, tok in enumerate(vocab):
+            extra: dict[int, float] = {}
+            self._add_initial_and_merges(tok, extra)
+            e_src.extend([vid] * len(extra))
+            e_dst.extend(extra)
+            e_sim.extend(extra.values())
+        self_ids = np.arange(n_vocab, dtype=np.int64)
+        src_a = np.concatenate([self_ids, pa, pb, np.frombuffer(e_src, dtype=np.int64)])
+        dst_a = np.concatenate([self_ids, pb, pa, np.frombuffer(e_dst, dtype=np.int64)])
+        sim_a = np.concatenate([np.ones(n_vocab, dtype=np.float32), ps, ps, np.frombuffer(e_sim, dtype=np.float32)])
+        order = np.lexsort((-sim_a, dst_a, src_a))
+        src_a, dst_a, sim_a = src_a[order], dst_a[order], sim_a[order]
+        # one entry per (word, neighbour): the best similarity (an initial's 0.6 against a word's own)
+        keep = np.ones(len(src_a), dtype=np.bool_)
+        keep[1:] = (src_a[1:] != src_a[:-1]) | (dst_a[1:] != dst_a[:-1])
+        src_a, dst_a, sim_a = src_a[keep], dst_a[keep], sim_a[keep]
+        self.nb_off = np.searchsorted(src_a, np.arange(n_vocab + 1)).astype(np.int64)
+        self.nb_id: IntArray = dst_a.astype(np.int32)
+        self.nb_sim: FloatArray = sim_a
+        # aggregate the postings per word, in chunks of words to bound the temporary arrays; the output
+        # is allocated once at its largest possible size and copied to its exact size at the end
+        n_var = len(self.variants)
+        edge_lens = self.all_off[dst_a + 1] - self.all_off[dst_a]
+        upper = int(edge_lens.sum())
+        out_var = np.empty(upper, dtype=np.int32)
+        out_best = np.empty(upper, dtype=np.float32)
+        out_credit = np.empty(upper, dtype=np.float32)
+        counts = np.zeros(n_vocab, dtype=np.int64)
+        filled = 0
+        chunk = 512
+        for lo in range(0, n_vocab, chunk):
+            a, b = int(self.nb_off[lo]), int(self.nb_off[min(lo + chunk, n_vocab)])
+            s_src, s_dst, s_sim, lens = src_a[a:b], dst_a[a:b], sim_a[a:b], edge_lens[a:b]
+            starts = self.all_off[s_dst]
+            total = int(lens.sum())
+            if not total:
+                continue
+            pos = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
+            key = np.repeat(s_src, lens) * n_var + self.all_var[pos]
+            psim = np.repeat(s_sim, lens)
+            credit = self.all_w[pos] * psim
+            order = np.argsort(key, kind="stable")
+            key, psim, credit = key[order], psim[order], credit[order]
+            head = np.ones(total, dtype=np.bool_)
+            head[1:] = key[1:] != key[:-1]
+            first = np.flatnonzero(head)
+            k = len(first)
+            out_var[filled : filled + k] = key[first] % n_var
+            out_best[filled : filled + k] = np.maximum.reduceat(psim, first)
+            out_credit[filled : filled + k] = np.add.reduceat(credit, first)
+            counts += np.bincount(key[first] // n_var, minlength=n_vocab)
+            filled += k
+        self.agg_off = np.zeros(n_vocab + 1, dtype=np.int64)
+        self.agg_off[1:] = np.cumsum(counts)
+        self.agg_var: IntArray = out_var[:filled].copy()
+        self.agg_best: FloatArray = out_best[:filled].copy()
+        self.agg_credit: FloatArray = out_credit[:filled].copy()
 
     def _window_row(self, joined: str) -> _Lookup:
         """Vocabulary words that adjacent query tokens, joined, may merge into (cached)."""
@@ -452,19 +613,35 @@ class NameIndex:
             return hit
         sims: dict[int, float] = {}
         vocab = self.vocab
-        if len(joined) < _MERGE_ONE_EDIT - 1:
-            keys: set[str] = {joined}
-        else:
-            keys = set(deletes(joined))
-            if len(joined) >= 2 * _MERGE_ONE_EDIT - 1:
-                keys.update(deletes2(joined))
-        for key in keys:
-            for vid in self.keys.get(key, ()):
-                if vid not in sims:
-                    other = vocab[vid]
-                    s = _merge_sim(joined, other) if len(other) >= _MIN_MERGE_TARGET else 0.0
+        lj = len(joined)
+        if lj >= 2 * _MERGE_ONE_EDIT - 1:
+            # two edits allowed: scan the few long words of a close length in C rather than look up
+            # hundreds of two-letter deletions (a superset of what the keys reach)
+            lens = self._len_off
+            lo, hi = 9 * lj // 10, min(10 * lj // 9 + 1, len(lens) - 2)
+            if lo <= hi:
+                a, b = int(lens[lo]), int(lens[hi + 1])
+                by_len = self._len_ids
+                for _, _, k in process.extract(
+                    joined,
+                    self._len_words[a:b],
+                    scorer=Levenshtein.normalized_similarity,
+                    score_cutoff=MERGE_MIN_SIM - 1e-6,
+                    limit=None,
+                ):
+                    vid = by_len[a + k]
+                    s = _merge_sim(joined, vocab[vid])
                     if s > 0.0:
                         sims[vid] = s
+            return self._remember(cache_key, self._lookup(sims))
+        keys: set[str] = {joined} if lj < _MERGE_ONE_EDIT - 1 else set(deletes(joined))
+        get = self.keys.get
+        reached = set(chain.from_iterable(filter(None, map(get, keys))))
+        for vid in reached:
+            other = vocab[vid]
+            s = _merge_sim(joined, other) if len(other) >= _MIN_MERGE_TARGET else 0.0
+            if s > 0.0:
+                sims[vid] = s
         return self._remember(cache_key, self._lookup(sims))
 
     def _rows(self, form: NameForm) -> list[_Row]:
@@ -542,34 +719,58 @@ class NameIndex:
             acc += w
             skipped.add(i)
         # a first bound from the cached per-token postings: generating rows at their best similarity,
-        # the other rows at full weight (and twice that on the list side)
-        n_var = len(self.variants)
-        acc_q = np.zeros(n_var, dtype=np.float32)
-        acc_e = np.zeros(n_var, dtype=np.float32)
+        # the other rows at full weight (and twice that on the list side). The sums go to per-thread
+        # scratch arrays, read back over the concatenated postings (repeats included) and zeroed again.
         const_q = 0.0
         const_e = 0.0
-        generating: list[IntArray] = []
+        gen: list[_Row] = []
+        kinds = form.kinds
         for i, r in enumerate(rows):
             if (i < n and (i in skipped or not r.essential_ok)) or r.initial:
                 if i < n:
                     const_q += r.weight
-                    const_e += r.weight * (1.0 if form.kinds[i] in ("form", "stop", "num") else 2.0)
-                continue
-            if len(r.postings):
-                acc_q[r.postings] += np.float32(r.weight) * r.best
-                acc_e[r.postings] += r.entry_credit
-                generating.append(r.postings)
-        if not generating:
+                    const_e += r.weight * (1.0 if kinds[i] in ("form", "stop", "num") else 2.0)
+            elif len(r.postings):
+                gen.append(r)
+        if not gen:
             return []
-        cand = generating[0] if len(generating) == 1 else np.unique(np.concatenate(generating))
-        we = self.var_total[cand]
-        m = np.minimum(acc_q[cand] + const_q, wq) + np.minimum(acc_e[cand] + const_e, we)
-        total = wq + we
-        person = ~(self.var_org[cand] | q_org)
-        bound = np.where(person, m / np.maximum(0.5 * total + 0.5 * m, 1e-9), m / np.maximum(total, 1e-9))
-        cand = cand[bound >= threshold - _BOUND_SLACK]
+        if len(gen) == 1:
+            r = gen[0]
+            cat = r.postings
+            mq = r.best * r.weight
+            me = r.entry_credit
+        else:
+            # sums over rows in per-thread scratch arrays, read back over the concatenated postings
+            # (repeats included) and zeroed again
+            acc_q, acc_e = self._scratch()
+            cat = np.concatenate([r.postings for r in gen])
+            try:
+                for r in gen:
+                    np.add.at(acc_q, r.postings, r.best * r.weight)
+                    np.add.at(acc_e, r.postings, r.entry_credit)
+                mq = acc_q.take(cat)
+                me = acc_e.take(cat)
+            finally:
+                acc_q.put(cat, 0.0)
+                acc_e.put(cat, 0.0)
+        # bound >= t  <=>  m >= t * total (organisations) or m >= t / (2 - t) * total (person discount)
+        we = self._var_total32.take(cat)
+        if const_q:
+            mq = mq + np.float32(const_q)
+        m = np.minimum(mq, np.float32(wq))
+        me = me + np.float32(const_e) if const_e else me
+        m += np.minimum(me, we)
+        total = we + np.float32(wq)
+        t = threshold - _BOUND_SLACK
+        if q_org:
+            total *= np.float32(t)
+        else:
+            total *= np.where(self.var_org.take(cat), np.float32(t), np.float32(t / (2.0 - t)))
+        cand = cat[m >= total]
         if not len(cand):
             return []
+        if len(gen) > 1 and len(cand) > 1:
+            cand = np.unique(cand) if len(cand) > 4 * _SMALL else np.asarray(sorted(set(cand.tolist())), dtype=np.int32)
         if len(cand) <= _SMALL:
             return self._bound_small(cand.tolist(), rows, wq, q_org, threshold)
         return self._bound(cand, rows, wq, q_org, threshold)
@@ -579,39 +780,52 @@ class NameIndex:
     ) -> list[tuple[int, float]]:
         """The same bound as ``_bound``, in plain Python: faster for a few candidates."""
         var_toks, var_ws, var_merges = self._var_toks, self._var_ws, self._var_merges
-        var_total, var_org = self._var_total, self._var_org
+        var_total, var_org, var_single = self._var_total, self._var_org, self._var_single
         vfirst, vsingle = self._vocab_first, self._vocab_single
+        n_vocab = self.n_vocab
         floor = threshold - _BOUND_SLACK
+        # per row: its similarity lookup, weight, first letter, whether it is an initial, whether it
+        # reaches merge tokens
+        info = [
+            (r.sim_of.get, r.weight, r.first, r.initial, bool(len(r.ids)) and int(r.ids[-1]) >= n_vocab) for r in rows
+        ]
         out: list[tuple[int, float]] = []
         for v in cand:
             toks = var_toks[v]
-            ws = var_ws[v]
             merges = var_merges[v]
-            nt = len(toks)
-            best_e = [0.0] * (nt + len(merges))
+            single = var_single[v]
+            best_e = [0.0] * len(toks)
+            best_m = [0.0] * len(merges)
             mq = 0.0
-            for r in rows:
-                sim_of = r.sim_of
+            for get, w, first, initial, reaches_merges in info:
                 rb = 0.0
-                for j in range(nt):
-                    t = toks[j]
-                    sv = sim_of.get(t, 0.0)
-                    if r.first >= 0 and vfirst[t] == r.first and (r.initial or vsingle[t]) and sv < INITIAL_SIM:
-                        sv = INITIAL_SIM
-                    if sv > 0.0:
-                        rb = max(rb, sv)
-                        best_e[j] = max(best_e[j], sv)
-                for k, (mid, _) in enumerate(merges):
-                    sv = sim_of.get(mid, 0.0)
-                    if sv > 0.0:
-                        rb = max(rb, sv)
-                        best_e[nt + k] = max(best_e[nt + k], sv)
-                mq += r.weight * rb
+                if initial or (single and first >= 0):
+                    # an initial aligns at 0.6 with a word that starts with its letter (either side)
+                    for j, t in enumerate(toks):
+                        sv = get(t, 0.0)
+                        if sv < INITIAL_SIM and vfirst[t] == first and (initial or vsingle[t]):
+                            sv = INITIAL_SIM
+                        if sv > 0.0:
+                            rb = max(rb, sv)
+                            best_e[j] = max(best_e[j], sv)
+                else:
+                    for j, t in enumerate(toks):
+                        sv = get(t, 0.0)
+                        if sv > 0.0:
+                            rb = max(rb, sv)
+                            best_e[j] = max(best_e[j], sv)
+                if reaches_merges:
+                    for k, (mid, _) in enumerate(merges):
+                        sv = get(mid, 0.0)
+                        if sv > 0.0:
+                            rb = max(rb, sv)
+                            best_m[k] = max(best_m[k], sv)
+                mq += w * rb
             me = 0.0
-            for j in range(nt):
-                me += ws[j] * best_e[j]
-            for k, (_, mw) in enumerate(merges):
-                me += mw * best_e[nt + k]
+            for wj, bj in zip(var_ws[v], best_e, strict=True):
+                me += wj * bj
+            for (_, mw), bk in zip(merges, best_m, strict=True):
+                me += mw * bk
             we = var_total[v]
             m = (mq if mq < wq else wq) + (me if me < we else we)
             total = wq + we

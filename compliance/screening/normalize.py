@@ -69,6 +69,8 @@ def fold_confusables(text: str) -> str:
     the word has a Latin lookalike (``Со`` in ``Huawei Со Ltd``); genuine Cyrillic or Greek names are
     left for transliteration (``Владимир`` stays Cyrillic here and becomes ``vladimir`` later).
     """
+    if text.isascii():
+        return text  # every lookalike in the table is outside ASCII
     letters = [c for c in text if c.isalpha()]
     if not letters:
         return text
@@ -263,6 +265,7 @@ _FORM_PHRASES: Final[dict[tuple[str, ...], str]] = {
     tuple(variant.split()): canon for canon, variants in _LEGAL_FORMS.items() for variant in variants
 }
 _MAX_FORM_LEN: Final = max(len(k) for k in _FORM_PHRASES)
+_FORM_FIRST: Final[frozenset[str]] = frozenset(k[0] for k in _FORM_PHRASES)
 # Forms that are also ordinary words or frequent name parts: a form only at the end or start of a name.
 _EDGE_ONLY_FORMS: Final[frozenset[tuple[str, ...]]] = frozenset(
     {("as",), ("ad",), ("sa",), ("se",), ("pat",), ("ao",), ("too",), ("private",), ("sal",)}
@@ -347,7 +350,7 @@ def classify_tokens(tokens: list[str]) -> list[tuple[str, TokenKind]]:
     i, n = 0, len(tokens)
     while i < n:
         matched = False
-        for size in range(min(_MAX_FORM_LEN, n - i), 0, -1):
+        for size in range(min(_MAX_FORM_LEN, n - i) if tokens[i] in _FORM_FIRST else 0, 0, -1):
             phrase = tuple(tokens[i : i + size])
             canon = _FORM_PHRASES.get(phrase)
             if canon is None:

@@ -1,0 +1,136 @@
+"""The name index: precomputed neighbour rows, lookups and candidates against brute force."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from rapidfuzz.distance import Levenshtein
+from screening_helpers import shared
+
+from compliance.screening import Screener, import_restricted_parties_json
+from compliance.screening.index import NameIndex, deletes, deletes2
+from compliance.screening.normalize import analyze, phonetic_key
+from compliance.screening.scorer import token_similarity
+
+
+def _typo(word: str, rng: random.Random) -> str:
+    """One or two random edits (substitution, deletion, insertion or transposition)."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    for _ in range(rng.choice((1, 1, 2))):
+        if len(word) < 3:
+            break
+        i = rng.randrange(len(word) - 1)
+        op = rng.choice(("sub", "del", "ins", "swap"))
+        if op == "sub":
+            word = word[:i] + rng.choice(letters) + word[i + 1 :]
+        elif op == "del":
+            word = word[:i] + word[i + 1 :]
+        elif op == "ins":
+            word = word[:i] + rng.choice(letters) + word[i:]
+        else:
+            word = word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    return word
+
+
+def test_deletes2_are_all_two_letter_deletions() -> None:
+    word = "shenzhen"
+    expected = {d2 for d in deletes(word) if d != word for d2 in deletes(d) if d2 != d and len(d2) == len(word) - 2}
+    assert deletes2(word) == expected
+    assert deletes2("short") == set()
+
+
+def test_precomputed_rows_equal_the_keyed_lookup(default_screener: Screener) -> None:
+    index = default_screener.index
+    for vid, tok in enumerate(index.vocab):
+        row = index._vocab_row(vid)
+        assert row.sim_of == pytest.approx(index.keyed_sims(tok, "core", phonetic_key(tok)), abs=1e-6), tok
+        assert list(row.ids) == sorted(row.sim_of)
+
+
+def test_precomputed_postings_are_aggregated_per_variant(default_screener: Screener) -> None:
+    index = default_screener.index
+    for vid in range(0, index.n_vocab, 7):
+        row = index._vocab_row(vid)
+        fresh = index._lookup(dict(row.sim_of))
+        assert list(row.postings) == list(fresh.postings)
+        assert row.best.tolist() == pytest.approx(fresh.best.tolist(), abs=1e-6)
+        assert row.entry_credit.tolist() == pytest.approx(fresh.entry_credit.tolist(), abs=1e-5)
+
+
+def _within_budget(a: str, b: str) -> bool:
+    """Pairs the lookup keys are built to reach: one edit up to six letters, two edits from seven."""
+    longest = max(len(a), len(b))
+    return Levenshtein.distance(a, b) <= (2 if longest >= 7 else 1)
+
+
+def test_neighbour_lookup_matches_a_brute_force_scan(default_screener: Screener) -> None:
+    index = default_screener.index
+    rng = random.Random(7)
+    words = [w for w in index.vocab if len(w) >= 4]
+    queries = [_typo(rng.choice(words), rng) for _ in range(150)] + rng.sample(words, 50)
+    for q in queries:
+        ph = phonetic_key(q)
+        row = index._token_row(q, "core", ph)
+        found = {vid: s for vid, s in row.sim_of.items() if vid < index.n_vocab and len(index.vocab[vid]) > 1}
+        for vid, s in found.items():
+            assert s == pytest.approx(
+                token_similarity(q, index.vocab[vid], ph, phonetic_key(index.vocab[vid])), abs=1e-6
+            )
+        for vid, other in enumerate(index.vocab):
+            s = token_similarity(q, other, ph, phonetic_key(other))
+            if len(other) > 1 and s > 0.0 and _within_budget(q, other):
+                assert vid in found, (q, other)
+
+
+def test_long_windows_find_what_the_deletion_keys_find(default_screener: Screener) -> None:
+    index = default_screener.index
+    rng = random.Random(11)
+    long_words = [w for w in index.vocab if len(w) >= 19]
+    joined = [_typo(w, rng) for w in long_words] + long_words
+    for text in joined:
+        row = index._window_row(text)
+        keys = set(deletes(text)) | deletes2(text)
+        reached = {vid for key in keys for vid in index.keys.get(key, ())}
+        for vid in reached:
+            other = index.vocab[vid]
+            la, lb = len(text), len(other)
+            sim = Levenshtein.normalized_similarity(text, other)
+            if abs(la - lb) <= 0.1 * max(la, lb) and sim >= 0.9:
+                assert row.sim_of.get(vid) == pytest.approx(sim), (text, other)
+
+
+def test_index_equals_brute_force_on_perturbed_curated_names(default_screener: Screener) -> None:
+    rng = random.Random(5)
+    names = [v.name for v in default_screener.index.variants]
+    queries = [" ".join(_typo(w, rng) if len(w) > 4 and rng.random() < 0.4 else w for w in n.split()) for n in names]
+    for q in rng.sample(queries, 60):
+        brute = [(m.entry.entry_id, m.score, m.matched_name) for m in default_screener.brute_force(q)]
+        indexed = [(m.entry.entry_id, m.score, m.matched_name) for m in default_screener.match_name(q)]
+        assert indexed == brute, q
+
+
+@pytest.mark.shared_data
+def test_index_equals_brute_force_on_a_sample_of_the_2026_list() -> None:
+    screener = Screener(import_restricted_parties_json(shared("bis_entity_list/restricted_parties.json")))
+    rng = random.Random(9)
+    variants = rng.sample(list(screener.index.variants), 12)
+    queries = [" ".join(_typo(w, rng) if len(w) > 5 else w for w in v.name.split()) for v in variants]
+    queries += ["Ivan Petrov", "Beijing Institute of Technology", "Shenzhen Electronics Trading Co"]
+    total = found = 0
+    for q in queries:
+        brute = {(m.entry.entry_id, m.score) for m in screener.brute_force(q, threshold=0.75)}
+        indexed = {(m.entry.entry_id, m.score) for m in screener.match_name(q, threshold=0.75)}
+        assert indexed <= brute, q  # every index hit carries the scorer's own score
+        total += len(brute)
+        found += len(brute & indexed)
+    assert total > 10
+    assert found / total >= 0.995
+
+
+def test_scratch_accumulators_stay_zero(default_screener: Screener) -> None:
+    index: NameIndex = default_screener.index
+    for q in ["Huawei Technologies Co Ltd", "Inspur Group", "SMIC North", "Sugon Information Industry"]:
+        index.bounded_candidates(analyze(q), 0.7)
+    acc_q, acc_e = index._scratch()
+    assert not acc_q.any() and not acc_e.any()
