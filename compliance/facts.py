@@ -195,9 +195,11 @@ class Fact:
     reports): enrichment shares a fact between transactions with the same inputs, so these are computed
     once. A fact is never changed after enrichment; only this memo grows."""
 
-    @property
-    def key(self) -> str:
-        return f"{self.type}:{self.id}"
+    key: str = field(init=False, repr=False, compare=False)
+    """``type:id``, unique within a transaction (computed once: it is read on every lookup)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.type}:{self.id}")
 
 
 def clean_fields(values: dict[str, Any]) -> dict[str, FieldValue]:

@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import itertools
 import json
 import math
+import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,6 +227,15 @@ class Header:
 
     positions: Mapping[str, tuple[int, str]]
     ignored: tuple[str, ...]
+    names: Mapping[str, str] = field(init=False, repr=False, compare=False)
+    """Canonical name → name in the file, in header order; shared by every row read with this header."""
+    columns: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    indices: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", {c: ext for c, (_, ext) in self.positions.items()})
+        object.__setattr__(self, "columns", tuple(self.positions))
+        object.__setattr__(self, "indices", tuple(i for i, _ in self.positions.values()))
 
     @classmethod
     def resolve(cls, names: Sequence[str], mapping: ColumnMapping, source: str) -> Header:
@@ -252,12 +263,30 @@ class Header:
         return cls(positions, tuple(n for n in by_name if n not in used))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceRow:
-    """One CSV (or Parquet) row, as canonical column → (value, origin)."""
+    """One CSV (or Parquet) row: its non-blank values by canonical column, in header order.
+
+    A value's origin is not stored per value (a row has dozens and only an error needs one): ``names``
+    (canonical → column as named in the file) is shared by all rows of a file, and `origin` builds it.
+    """
 
     line: int
-    values: Mapping[str, tuple[str, Origin]]
+    source: str
+    texts: Mapping[str, str]
+    names: Mapping[str, str]
+
+    def origin(self, canonical: str) -> Origin:
+        return (self.source, self.line, self.names[canonical])
+
+    def __reduce__(self) -> tuple[type[SourceRow], tuple[int, str, Mapping[str, str], Mapping[str, str]]]:
+        # Pickled as its constructor call: cheaper both ways than the slots dataclass's state protocol.
+        return (SourceRow, (self.line, self.source, self.texts, self.names))
+
+    @property
+    def values(self) -> dict[str, tuple[str, Origin]]:
+        """Canonical column → (value, origin), in header order."""
+        return {c: (t, (self.source, self.line, self.names[c])) for c, t in self.texts.items()}
 
 
 @dataclass(frozen=True)
@@ -267,14 +296,20 @@ class SideRows:
     rows: Mapping[str, tuple[SourceRow, ...]] = field(default_factory=dict)
 
 
+_NO_SIDE_ROWS = SideRows()
+"""Shared by every transaction without side-file rows (most of them; one object to pickle per chunk)."""
+
+
 def row_values(cells: Sequence[Any], header: Header, source: str, line: int) -> SourceRow:
-    values: dict[str, tuple[str, Origin]] = {}
-    for canonical, (index, external) in header.positions.items():
-        raw = cells[index] if index < len(cells) else ""
-        text = _text(raw)
+    """The row's non-blank values (cells of any type: CSV strings, Parquet or DataFrame values)."""
+    texts: dict[str, str] = {}
+    width = len(cells)
+    for canonical, index in zip(header.columns, header.indices, strict=True):
+        raw = cells[index] if index < width else ""
+        text = raw.strip() if type(raw) is str else _text(raw)
         if text:
-            values[canonical] = (text, (source, line, external))
-    return SourceRow(line, values)
+            texts[canonical] = text
+    return SourceRow(line, source, texts, header.names)
 
 
 def _text(raw: Any) -> str:
@@ -302,7 +337,10 @@ class GroupedTransaction:
     transaction_id: str
     source: str
     rows: tuple[SourceRow, ...]
-    side: SideRows = field(default_factory=SideRows)
+    side: SideRows = _NO_SIDE_ROWS
+
+    def __reduce__(self) -> tuple[type[GroupedTransaction], tuple[str, str, tuple[SourceRow, ...], SideRows]]:
+        return (GroupedTransaction, (self.transaction_id, self.source, self.rows, self.side))
 
     @property
     def first_line(self) -> int:
@@ -336,6 +374,10 @@ def read_csv_rows(path: Path, mapping: ColumnMapping) -> Iterator[SourceRow | In
         except (csv.Error, UnicodeDecodeError) as exc:
             raise MappingError(f"cannot read the header: {exc}", source, 1) from None
         header = Header.resolve(names, mapping, source)
+        # The cells a row needs, picked in header order by one C call when the row is wide enough.
+        columns, indices, shared = header.columns, header.indices, header.names
+        pick = operator.itemgetter(*indices) if len(indices) > 1 else None
+        width = max(indices) + 1
         while True:
             try:
                 cells = next(reader)
@@ -344,9 +386,13 @@ def read_csv_rows(path: Path, mapping: ColumnMapping) -> Iterator[SourceRow | In
             except (csv.Error, UnicodeDecodeError) as exc:
                 yield InputError(f"unreadable CSV row: {exc}", source, reader.line_num)
                 continue
-            if not any(c.strip() for c in cells):
+            if not "".join(cells).strip():  # blank: no cell has a non-space character
                 continue
-            yield row_values(cells, header, source, reader.line_num)
+            if pick is None or len(cells) < width:
+                yield row_values(cells, header, source, reader.line_num)
+                continue
+            texts = {c: t for c, v in zip(columns, pick(cells), strict=True) if (t := v.strip())}
+            yield SourceRow(reader.line_num, source, texts, shared)
 
 
 def group_rows(
@@ -362,14 +408,14 @@ def group_rows(
         if isinstance(row, InputError):
             order.append(row)
             continue
-        tid = row.values.get("transaction_id")
+        tid = row.texts.get("transaction_id")
         if tid is None:
             order.append(row)
             continue
-        bucket = groups.get(tid[0])
+        bucket = groups.get(tid)
         if bucket is None:
-            groups[tid[0]] = [row]
-            order.append(tid[0])
+            groups[tid] = [row]
+            order.append(tid)
         else:
             bucket.append(row)
     for entry in order:
@@ -401,86 +447,48 @@ def read_side_file(kind: str, path: Path, mapping: ColumnMapping) -> dict[str, l
                 )
         if "transaction_id" not in names:
             raise MappingError(f"{kind} side file: no transaction_id column", source, 1)
+        shared = {name: name for name in names}
         for cells in reader:
             line = reader.line_num
-            values: dict[str, tuple[str, Origin]] = {}
+            texts: dict[str, str] = {}
             for i, name in enumerate(names):
                 text = cells[i].strip() if i < len(cells) else ""
                 if text:
-                    values[name] = (text, (source, line, name))
-            if "transaction_id" in values:
-                out.setdefault(values["transaction_id"][0], []).append(SourceRow(line, values))
+                    texts[name] = text
+            if "transaction_id" in texts:
+                out.setdefault(texts["transaction_id"], []).append(SourceRow(line, source, texts, shared))
     return out
 
 
 # ------------------------------------------------------------------------------------------------
-# Assembling a Transaction dict from grouped rows
+# Converting values
 
 
-class _Assembly:
-    """Builds the Transaction JSON shape and remembers each value's origin for error messages."""
+def _convert(text: str, kind: str | None, mapping: ColumnMapping, origin: Origin, what: str) -> Any:
+    """``text`` as a value of ``kind``; an InputError naming ``origin`` when it is not one."""
+    try:
+        return _value(text, kind, mapping)
+    except ValueError as exc:
+        source, line, column = origin
+        raise InputError(f"{what}: {exc}", source, line, column) from None
 
-    def __init__(self, mapping: ColumnMapping) -> None:
-        self.mapping = mapping
-        self.origins: dict[tuple[str | int, ...], Origin] = {}
 
-    def value(self, canonical: str, row: SourceRow) -> tuple[str, Origin] | None:
-        found = row.values.get(canonical)
-        if found is None:
-            default = self.mapping.defaults.get(canonical)
-            if default is None:
-                return None
-            source = next(iter(row.values.values()))[1][0] if row.values else ""
-            found = (default, (source, row.line, f"{canonical} (default in the mapping file)"))
-        text, origin = found
-        table = self.mapping.values.get(canonical)
-        if table is not None and text in table:
-            text = table[text]
-        if canonical in _COUNTRY_COLUMNS:
-            text = country_code(text)
-        return text, origin
-
-    def resolved(self, row: SourceRow) -> dict[str, tuple[str, Origin]]:
-        """The row's values with defaults filled, values translated and countries coded."""
-        out = dict(row.values)
-        mapping = self.mapping
-        if mapping.defaults:
-            source = next(iter(row.values.values()))[1][0] if row.values else ""
-            for canonical, default in mapping.defaults.items():
-                if canonical not in out:
-                    out[canonical] = (default, (source, row.line, f"{canonical} (default in the mapping file)"))
-        for canonical, (text, origin) in out.items():
-            table = mapping.values.get(canonical) if mapping.values else None
-            new = table.get(text, text) if table is not None else text
-            if canonical in _COUNTRY_COLUMNS:
-                new = country_code(new)
-            if new is not text:
-                out[canonical] = (new, origin)
-        return out
-
-    def put(self, target: dict[str, Any], key: str, value: Any, path: tuple[str | int, ...], origin: Origin) -> None:
-        target[key] = value
-        self.origins[(*path, key)] = origin
-
-    def convert(self, text: str, kind: str, origin: Origin, what: str) -> Any:
-        try:
-            if kind == "number":
-                return _number(text, self.mapping.thousands_separator)
-            if kind == "integer":
-                number = _number(text, self.mapping.thousands_separator)
-                if not float(number).is_integer():
-                    raise ValueError(f"{text!r} is not a whole number")
-                return int(number)
-            if kind == "boolean":
-                return _boolean(text)
-            if kind == "date":
-                return _date(text, self.mapping.date_format)
-            if kind == "list":
-                return [p.strip() for p in text.split(self.mapping.list_separator) if p.strip()]
-        except ValueError as exc:
-            source, line, column = origin
-            raise InputError(f"{what}: {exc}", source, line, column) from None
-        return text
+def _value(text: str, kind: str | None, mapping: ColumnMapping) -> Any:
+    """``text`` as a value of ``kind`` (number, integer, boolean, date, list; else the text); ValueError."""
+    if kind == "number":
+        return _number(text, mapping.thousands_separator)
+    if kind == "integer":
+        number = _number(text, mapping.thousands_separator)
+        if not float(number).is_integer():
+            raise ValueError(f"{text!r} is not a whole number")
+        return int(number)
+    if kind == "boolean":
+        return _boolean(text)
+    if kind == "date":
+        return _date(text, mapping.date_format)
+    if kind == "list":
+        return [p.strip() for p in text.split(mapping.list_separator) if p.strip()]
+    return text
 
 
 def _number(text: str, thousands: str | None) -> float | int:
@@ -508,7 +516,9 @@ def _boolean(text: str) -> bool:
     raise ValueError(f"{text!r} is not a yes/no value (true/false, yes/no, y/n, 1/0)")
 
 
+@functools.lru_cache(maxsize=4096)
 def _date(text: str, fmt: str | None) -> str:
+    # Cached: an export has few distinct dates, and strptime is slow (a ValueError is not cached).
     if fmt:
         try:
             return dt.datetime.strptime(text, fmt).date().isoformat()
@@ -538,6 +548,9 @@ def country_code(text: str) -> str:
     _COUNTRY_CACHE[text] = code
     return code
 
+
+# ------------------------------------------------------------------------------------------------
+# Assembling a Transaction dict from grouped rows
 
 _TXN_FIELDS: dict[str, tuple[str, str]] = {
     # canonical column: (kind, target path in the Transaction shape, dotted)
@@ -586,107 +599,246 @@ _PARTY_FIELD_KINDS: dict[str, str] = {
 }
 
 
-def _set_path(
-    asm: _Assembly, root: dict[str, Any], prefix: tuple[str | int, ...], dotted: str, value: Any, origin: Origin
-) -> None:
-    parts = dotted.split(".")
-    target = root
-    path: tuple[str | int, ...] = prefix
-    for part in parts[:-1]:
-        target = target.setdefault(part, {})
-        path = (*path, part)
-    asm.put(target, parts[-1], value, path, origin)
+@dataclass(frozen=True, slots=True)
+class _Column:
+    """One canonical column compiled against a mapping: how its text is translated, converted and placed."""
+
+    canonical: str
+    kind: str | None
+    """Conversion (number, integer, boolean, date, list), None for text."""
+    parent: str | None
+    """The nested object the value goes in (``value``, ``flags``, ``specs``), None for the top level."""
+    key: str
+    """The field the value sets (for a party column: the party field)."""
+    table: Mapping[str, str] | None
+    """The mapping file's value translation for the column."""
+    country: bool
+    default: str | None = None
+    """Set on the plan's default entries: the mapping file's default, used when the row has no value."""
+    plain: bool = field(init=False)
+    """Neither translated nor a country: `resolve` returns the text as it is."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "plain", self.table is None and not self.country)
+
+    def resolve(self, text: str) -> str:
+        """The text translated through the mapping's values and, for a country column, coded."""
+        if self.plain:
+            return text
+        table = self.table
+        if table is not None:
+            text = table.get(text, text)
+        return country_code(text) if self.country else text
+
+    def convert(self, text: str, row: SourceRow, mapping: ColumnMapping) -> Any:
+        """The (resolved) text as the column's value; an InputError naming the row's cell when it is not one."""
+        if self.kind is None:
+            return text
+        try:
+            return _value(text, self.kind, mapping)
+        except ValueError as exc:
+            source, line, where = self.origin(row)
+            raise InputError(f"{self.canonical}: {exc}", source, line, where) from None
+
+    def origin(self, row: SourceRow) -> Origin:
+        if self.default is None:
+            return (row.source, row.line, row.names[self.canonical])
+        return (row.source if row.texts else "", row.line, f"{self.canonical} (default in the mapping file)")
+
+    def path(self, *prefix: str | int) -> tuple[str | int, ...]:
+        return (*prefix, self.key) if self.parent is None else (*prefix, self.parent, self.key)
+
+
+@dataclass(frozen=True, slots=True)
+class _Section:
+    """The columns of one part of the shape (transaction, item or party fields) a header has, in header
+    order, then the mapping's defaults for that part, in mapping order (a row uses a default when it has no
+    value of its own: what comes after the row's own values)."""
+
+    columns: tuple[_Column, ...]
+    defaults: tuple[_Column, ...]
+
+    def values(self, row: SourceRow) -> list[tuple[_Column, str]]:
+        """(column, text as found or defaulted, before translation) of the row, in processing order."""
+        texts = row.texts
+        found = [(c, text) for c in self.columns if (text := texts.get(c.canonical)) is not None]
+        for c in self.defaults:
+            if c.default is not None and c.canonical not in texts:
+                found.append((c, c.default))
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A mapping compiled against one header's canonical columns, built once and reused for every row."""
+
+    transaction: _Section
+    item: _Section
+    party: _Section
+
+    @classmethod
+    def compile(cls, mapping: ColumnMapping, canonical: Iterable[str]) -> _Plan:
+        by_section: dict[str, tuple[list[_Column], list[_Column]]] = {s: ([], []) for s in ("txn", "item", "party")}
+
+        def column(name: str, default: str | None) -> tuple[str, _Column] | None:
+            table = mapping.values.get(name)
+            country = name in _COUNTRY_COLUMNS
+            spec = _TXN_FIELDS.get(name) or _ITEM_FIELDS.get(name)
+            if spec is not None:
+                kind, dotted = spec
+                parent, _, key = dotted.rpartition(".")
+                section = "txn" if name in _TXN_FIELDS else "item"
+                conv = None if kind == "text" else kind
+                return section, _Column(name, conv, parent or None, key, table, country, default)
+            party = _PARTY_COLUMN_INFO.get(name)
+            if party is not None:
+                role, f = party
+                conv = _PARTY_FIELD_KINDS[f]
+                return "party", _Column(name, None if conv == "text" else conv, role, f, table, country, default)
+            return None
+
+        for name in canonical:
+            found = column(name, None)
+            if found is not None:
+                by_section[found[0]][0].append(found[1])
+        for name, default in mapping.defaults.items():
+            found = column(name, default)
+            if found is not None:
+                by_section[found[0]][1].append(found[1])
+        txn, item, party = (_Section(tuple(a), tuple(b)) for a, b in by_section.values())
+        return cls(txn, item, party)
+
+
+_PLANS: dict[tuple[int, tuple[str, ...]], tuple[ColumnMapping, _Plan]] = {}
+_LAST_PLAN: list[tuple[ColumnMapping, Mapping[str, str], _Plan]] = []
+
+
+def _plan(mapping: ColumnMapping, row: SourceRow) -> _Plan:
+    """The compiled plan for a mapping and the header of ``row`` (cached per process)."""
+    if _LAST_PLAN:
+        last_mapping, last_names, last = _LAST_PLAN[0]
+        if last_mapping is mapping and last_names is row.names:  # the rows of one file share their names
+            return last
+    key = (id(mapping), tuple(row.names))
+    cached = _PLANS.get(key)
+    if cached is not None and cached[0] is mapping:
+        plan = cached[1]
+    else:
+        if len(_PLANS) >= 64:
+            _PLANS.clear()
+        plan = _Plan.compile(mapping, key[1])
+        _PLANS[key] = (mapping, plan)
+    _LAST_PLAN[:] = [(mapping, row.names, plan)]
+    return plan
+
+
+Origins = dict[tuple[str | int, ...], Origin]
 
 
 def assemble(
-    group: GroupedTransaction, mapping: ColumnMapping
-) -> tuple[dict[str, Any], dict[tuple[str | int, ...], Origin]]:
+    group: GroupedTransaction, mapping: ColumnMapping, *, track: bool = True
+) -> tuple[dict[str, Any], Origins]:
     """The Transaction shape of one grouped transaction, and the origin of every value in it.
 
     Raises InputError (naming file, line and the export's column) when rows of one transaction disagree on
-    a transaction-level value or a value cannot be converted.
+    a transaction-level value or a value cannot be converted. With ``track=False`` the origins are not
+    collected (an empty dict is returned): the fast path, when they are only needed if validation fails.
     """
-    asm = _Assembly(mapping)
+    origins: Origins | None = {} if track else None
+    rows = group.rows
+    first = rows[0]
+    plan = _plan(mapping, first)
     txn: dict[str, Any] = {"id": group.transaction_id}
-    first = group.rows[0]
-    asm.origins[("id",)] = first.values["transaction_id"][1]
-    seen: dict[str, tuple[str, Origin]] = {}
-    resolved = [asm.resolved(row) for row in group.rows]
-    for values in resolved:
-        for column, (text, origin) in values.items():
-            spec = _TXN_FIELDS.get(column)
-            if spec is None:
-                continue
-            kind, dotted = spec
-            previous = seen.get(column)
+    if origins is not None:
+        origins[("id",)] = first.origin("transaction_id")
+    # Transaction-level values: the first row that has one sets it; the others must agree.
+    seen: dict[str, tuple[str, str, int]] = {}  # canonical → (text as found, translated text, line)
+    for row in rows:
+        for column, raw in plan.transaction.values(row):
+            previous = seen.get(column.canonical)
             if previous is not None:
-                if previous[0] != text:
+                if raw != previous[0] and (text := column.resolve(raw)) != previous[1]:
+                    source, line, where = column.origin(row)
                     raise InputError(
-                        f"{column} is {text!r} here but {previous[0]!r} on line {previous[1][1]} "
+                        f"{column.canonical} is {text!r} here but {previous[1]!r} on line {previous[2]} "
                         "of the same transaction",
-                        origin[0],
-                        origin[1],
-                        origin[2],
+                        source,
+                        line,
+                        where,
                     )
                 continue
-            seen[column] = (text, origin)
-            _set_path(asm, txn, (), dotted, asm.convert(text, kind, origin, column), origin)
+            text = raw if column.plain else column.resolve(raw)
+            seen[column.canonical] = (raw, text, row.line)
+            value = text if column.kind is None else column.convert(text, row, mapping)
+            target = txn if column.parent is None else txn.setdefault(column.parent, {})
+            target[column.key] = value
+            if origins is not None:
+                origins[column.path()] = column.origin(row)
+    # One item per row that has an item value.
     items: list[dict[str, Any]] = []
-    for values in resolved:
+    for row in rows:
         item: dict[str, Any] = {}
-        for column, (text, origin) in values.items():
-            spec = _ITEM_FIELDS.get(column)
-            if spec is None:
-                continue
-            kind, dotted = spec
-            _set_path(asm, item, ("items", len(items)), dotted, asm.convert(text, kind, origin, column), origin)
+        n = len(items)
+        for column, raw in plan.item.values(row):
+            text = raw if column.plain else column.resolve(raw)
+            value = text if column.kind is None else column.convert(text, row, mapping)
+            target = item if column.parent is None else item.setdefault(column.parent, {})
+            target[column.key] = value
+            if origins is not None:
+                origins[column.path("items", n)] = column.origin(row)
         if item:
-            item.setdefault("id", f"i{len(items) + 1}")
+            item.setdefault("id", f"i{n + 1}")
             items.append(item)
     if items:
         txn["items"] = items
-    parties = _column_parties(asm, resolved)
+    parties = _column_parties(plan.party, rows, mapping, origins)
     side = group.side.rows
     for srow in side.get("parties", ()):
-        parties.append(_side_party(asm, srow, len(parties)))
+        parties.append(_side_party(srow, len(parties), mapping, origins))
     if parties:
         txn["parties"] = parties
-    grants = [_side_record(asm, srow, "remote_access", i) for i, srow in enumerate(side.get("remote_access", ()))]
+    grants = [
+        _side_record(srow, "remote_access", i, mapping, origins) for i, srow in enumerate(side.get("remote_access", ()))
+    ]
     if grants:
         txn["remote_access"] = grants
-    financing = [_side_record(asm, srow, "financing", i) for i, srow in enumerate(side.get("financing", ()))]
+    financing = [
+        _side_record(srow, "financing", i, mapping, origins) for i, srow in enumerate(side.get("financing", ()))
+    ]
     if financing:
         txn["financing"] = financing
-    return txn, asm.origins
+    return txn, origins if origins is not None else {}
 
 
-def _column_parties(asm: _Assembly, resolved: Sequence[Mapping[str, tuple[str, Origin]]]) -> list[dict[str, Any]]:
+def _column_parties(
+    section: _Section, rows: Sequence[SourceRow], mapping: ColumnMapping, origins: Origins | None
+) -> list[dict[str, Any]]:
     """Parties named in role columns; the same name and country under two roles is one party."""
-    by_role: dict[str, dict[str, tuple[str, Origin]]] = {}
-    for values in resolved:
-        for column, got in values.items():
-            spec = _PARTY_COLUMN_INFO.get(column)
-            if spec is None:
-                continue
-            role, f = spec
+    # role → field → (translated text, column, row, text as found), in the order the fields were first seen
+    by_role: dict[str, dict[str, tuple[str, _Column, SourceRow, str]]] = {}
+    for row in rows:
+        for column, raw in section.values(row):
+            role = column.parent
+            assert role is not None
             fields = by_role.setdefault(role, {})
-            previous = fields.get(f)
-            if previous is not None and previous[0] != got[0]:
-                origin = got[1]
+            previous = fields.get(column.key)
+            if previous is None:
+                fields[column.key] = (raw if column.plain else column.resolve(raw), column, row, raw)
+            elif raw != previous[3] and (text := column.resolve(raw)) != previous[0]:
+                source, line, where = column.origin(row)
                 raise InputError(
-                    f"{column} is {got[0]!r} here but {previous[0]!r} on line {previous[1][1]} of the same transaction",
-                    origin[0],
-                    origin[1],
-                    origin[2],
+                    f"{column.canonical} is {text!r} here but {previous[0]!r} on line {previous[2].line} "
+                    "of the same transaction",
+                    source,
+                    line,
+                    where,
                 )
-            fields.setdefault(f, got)
     parties: list[dict[str, Any]] = []
     index: dict[tuple[str, str], int] = {}
     for role in PARTY_ROLES:
-        role_fields = by_role.get(role)
-        if not role_fields:
+        fields = by_role.get(role, {})
+        if not fields:
             continue
-        fields = role_fields
         name = fields.get("name")
         country = fields.get("country")
         key = (" ".join(name[0].casefold().split()) if name else "", country[0] if country else "")
@@ -695,55 +847,62 @@ def _column_parties(asm: _Assembly, resolved: Sequence[Mapping[str, tuple[str, O
             continue
         n = len(parties)
         party: dict[str, Any] = {"roles": [role]}
-        any_origin = next(iter(fields.values()))[1]
-        asm.origins[("parties", n, "roles")] = (any_origin[0], any_origin[1], f"{role}_*")
-        for f, (text, origin) in fields.items():
-            value = asm.convert(text, _PARTY_FIELD_KINDS[f], origin, f"{role}_{f}")
+        for f, (text, column, row, _) in fields.items():
+            value = text if column.kind is None else column.convert(text, row, mapping)
             if f == "lei":
-                party.setdefault("identifiers", {})
-                asm.put(party["identifiers"], "lei", value, ("parties", n, "identifiers"), origin)
+                party.setdefault("identifiers", {})["lei"] = value
             else:
-                asm.put(party, f, value, ("parties", n), origin)
+                party[f] = value
+            if origins is not None:
+                origins[("parties", n, "identifiers", "lei") if f == "lei" else ("parties", n, f)] = column.origin(row)
         party.setdefault("id", role)
-        if name is None:
-            asm.origins[("parties", n, "name")] = (any_origin[0], any_origin[1], f"{role}_name")
-        if country is None:
-            asm.origins[("parties", n, "country")] = (any_origin[0], any_origin[1], f"{role}_country")
+        if origins is not None:
+            _, any_column, any_row, _ = next(iter(fields.values()))
+            source, line, _ = any_column.origin(any_row)
+            origins[("parties", n, "roles")] = (source, line, f"{role}_*")
+            if name is None:
+                origins[("parties", n, "name")] = (source, line, f"{role}_name")
+            if country is None:
+                origins[("parties", n, "country")] = (source, line, f"{role}_country")
         if name is not None:
             index[key] = n
         parties.append(party)
     return parties
 
 
-def _side_party(asm: _Assembly, row: SourceRow, n: int) -> dict[str, Any]:
+def _side_party(row: SourceRow, n: int, mapping: ColumnMapping, origins: Origins | None) -> dict[str, Any]:
     party: dict[str, Any] = {}
-    path: tuple[str | int, ...] = ("parties", n)
-    for column, (given, origin) in row.values.items():
+    for column, given in row.texts.items():
         if column == "transaction_id":
             continue
+        origin = row.origin(column)
         text = country_code(given) if column in _SIDE_COUNTRY_COLUMNS else given
+        key = column
+        value: Any = text
         if column == "party_id":
-            asm.put(party, "id", text, path, origin)
+            key = "id"
         elif column in ("roles", "aliases"):
-            asm.put(party, column, asm.convert(text, "list", origin, column), path, origin)
+            value = _convert(text, "list", mapping, origin, column)
         elif column == "lei":
-            party.setdefault("identifiers", {})
-            asm.put(party["identifiers"], "lei", text, (*path, "identifiers"), origin)
+            party.setdefault("identifiers", {})["lei"] = text
+            if origins is not None:
+                origins[("parties", n, "identifiers", "lei")] = origin
+            continue
         elif column == "owners":
-            owners = []
-            for part in asm.convert(text, "list", origin, column):
+            value = []
+            for part in _convert(text, "list", mapping, origin, column):
                 owner, _, share = part.partition(":")
                 entry: dict[str, Any] = {"party": owner.strip()}
                 if share.strip():
-                    entry["share"] = asm.convert(share.strip(), "number", origin, "owners share")
-                owners.append(entry)
-            asm.put(party, "owners", owners, path, origin)
+                    entry["share"] = _convert(share.strip(), "number", mapping, origin, "owners share")
+                value.append(entry)
         elif column == "founded":
-            asm.put(party, column, asm.convert(text, "date", origin, column), path, origin)
+            value = _convert(text, "date", mapping, origin, column)
         elif column in ("residential_address", "verified_identity", "us_iaas_provider"):
-            asm.put(party, column, asm.convert(text, "boolean", origin, column), path, origin)
-        else:
-            asm.put(party, column, text, path, origin)
+            value = _convert(text, "boolean", mapping, origin, column)
+        party[key] = value
+        if origins is not None:
+            origins[("parties", n, key)] = origin
     party.setdefault("id", f"p{n + 1}")
     return party
 
@@ -755,17 +914,19 @@ _SIDE_KINDS: dict[str, dict[str, str]] = {
 """Side-file columns that are not text, per section (everything else is kept as text)."""
 
 
-def _side_record(asm: _Assembly, row: SourceRow, section: str, n: int) -> dict[str, Any]:
+def _side_record(
+    row: SourceRow, section: str, n: int, mapping: ColumnMapping, origins: Origins | None
+) -> dict[str, Any]:
     """One remote-access grant or financing entry from a side-file row, converted per `_SIDE_KINDS`."""
     record: dict[str, Any] = {}
-    path: tuple[str | int, ...] = (section, n)
     kinds = _SIDE_KINDS[section]
-    for column, (text, origin) in row.values.items():
+    for column, text in row.texts.items():
         if column == "transaction_id":
             continue
         kind = kinds.get(column)
-        value = asm.convert(text, kind, origin, column) if kind is not None else text
-        asm.put(record, column, value, path, origin)
+        record[column] = _convert(text, kind, mapping, row.origin(column), column) if kind is not None else text
+        if origins is not None:
+            origins[(section, n, column)] = row.origin(column)
     return record
 
 

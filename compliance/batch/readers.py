@@ -55,6 +55,10 @@ class RawRecord:
     def location(self) -> str:
         return f"{self.source}:{self.lines or self.line}"
 
+    def __reduce__(self) -> tuple[type[RawRecord], tuple[int, str, int, Any, str]]:
+        # Chunks of raw records are pickled to the workers: a constructor call is the cheapest form both ways.
+        return (RawRecord, (self.index, self.source, self.line, self.payload, self.lines))
+
 
 @dataclass(frozen=True)
 class InputSet:
@@ -235,7 +239,7 @@ def parse(raw: RawRecord, mapping: ColumnMapping | None = None) -> Record:
 def _parse_grouped(group: GroupedTransaction, mapping: ColumnMapping) -> Record:
     source, line = group.source, group.first_line
     try:
-        shape, origins = assemble(group, mapping)
+        shape, _ = assemble(group, mapping, track=False)
     except MappingError:
         raise
     except InputError as exc:
@@ -245,6 +249,7 @@ def _parse_grouped(group: GroupedTransaction, mapping: ColumnMapping) -> Record:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
+        _, origins = assemble(group, mapping)  # again, collecting origins: only an error needs them
         origin = locate(loc, origins)
         more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         dotted = ".".join(str(p) for p in loc)
