@@ -8,6 +8,7 @@ as a cold one, dates and group periods are part of the key, and the caches stay 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import threading
 from pathlib import Path
@@ -218,3 +219,18 @@ def test_activation_bindings_are_read_without_parsing_and_match_a_full_parse() -
     assert _bindings(message, ("party", "item"), facts) == expected
     # An alias the message does not hold falls back to parsing it in full, with the same answer.
     assert _bindings(message, ("party", "item", "lease"), facts) == expected
+
+
+def test_findings_on_shared_facts_are_reused_and_the_cache_is_bounded() -> None:
+    decide_module = importlib.import_module("compliance.engine.decide")  # the package re-exports `decide`
+    engine = Engine.load("us-ear")
+    # Findings that bind only party and item facts (not the transaction's own fact) are served again.
+    corpus = _corpus()
+    first = [engine.evaluate(t) for t in corpus]
+    second = [engine.evaluate(t) for t in corpus]
+    reused = sum(
+        1 for a, b in zip(first, second, strict=True) for fa, fb in zip(a.findings, b.findings, strict=True) if fa is fb
+    )
+    assert [d.canonical_json() for d in first] == [d.canonical_json() for d in second]
+    assert reused > 0, "no finding on shared facts was served from the cache"
+    assert 0 < len(decide_module._FINDINGS) <= decide_module.FINDING_CACHE_SIZE

@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from compliance.conditions import Condition, _show, eval_test
 from compliance.engine.backends import Activation
 from compliance.engine.enrich import to_provenance
+from compliance.engine.memo import BoundedCache
 from compliance.facts import SHARED, Fact, ProvNote
 from compliance.model import BoundFact, Finding, Provenance, ReviewPolicy
 from compliance.rulesets.loader import Rule, Ruleset
 from compliance.rulesets.schema import Period, PolicyFromFact
 
-MAX_FINDINGS_PER_FACT = 64
-"""Bound on the findings one shared fact keeps (an item seen with many counterparties)."""
+FINDING_CACHE_SIZE = 16_384
+_FINDINGS: BoundedCache[tuple[Rule, Period | None, tuple[Fact, ...], Finding]] = BoundedCache(FINDING_CACHE_SIZE)
+"""Findings whose bound facts are all shared between transactions (see `_finding`)."""
 
 
 @dataclass(frozen=True)
@@ -125,25 +127,23 @@ def _finding(
     bound = _bound(act, facts)
     period = rule.period_at(as_of)
     # A finding depends only on the rule, its bound facts, the rule's period and what overrode it. When every
-    # bound fact is one enrichment shares between transactions, the finding is kept in the first one's memo.
+    # bound fact is one enrichment shares between transactions, the finding is kept in a bounded cache; the
+    # entry holds the rule, period and facts it was made from, so the ids in its key cannot be reused.
     ordered = sorted(bound.items())
     shared = bool(ordered) and all(f.memo.get(SHARED) for _, f in ordered)
-    if shared:
-        home = ordered[0][1].memo
-        key = ("finding", id(rule), tuple(id(f) for _, f in ordered[1:]), id(period), by.rule_id if by else None)
-        cached = home.get(key)
-        if (
-            cached is not None
-            and cached[0] is rule
-            and cached[1] is period
-            and all(a is b for a, b in zip(cached[2], ordered[1:], strict=True))
-        ):
-            finding: Finding = cached[3]
-            return finding
+    if not shared:
+        return _make_finding(ruleset, rule, act, bound, ordered, facts, by, period)
+    key = (id(rule), tuple(id(f) for _, f in ordered), id(period), by.rule_id if by else None)
+    cached = _FINDINGS.get(key)
+    if (
+        cached is not None
+        and cached[0] is rule
+        and cached[1] is period
+        and all(a is b for a, (_, b) in zip(cached[2], ordered, strict=True))
+    ):
+        return cached[3]
     finding = _make_finding(ruleset, rule, act, bound, ordered, facts, by, period)
-    if shared and home.get("findings", 0) < MAX_FINDINGS_PER_FACT:
-        home["findings"] = home.get("findings", 0) + 1
-        home[key] = (rule, period, tuple(f for _, f in ordered[1:]), finding)
+    _FINDINGS.put(key, (rule, period, tuple(f for _, f in ordered), finding))
     return finding
 
 

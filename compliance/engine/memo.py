@@ -37,12 +37,18 @@ class BoundedCache(Generic[V]):
             return value
         self.misses += 1
         value = make()
+        self.put(key, value)
+        return value
+
+    def get(self, key: Hashable) -> V | None:
+        return self._data.get(key)
+
+    def put(self, key: Hashable, value: V) -> None:
         with self._lock:
             data = self._data
             while len(data) >= self._size:
                 del data[next(iter(data))]
             data[key] = value
-        return value
 
     def __len__(self) -> int:
         return len(self._data)
