@@ -34,7 +34,7 @@ import json
 import math
 import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -207,18 +207,7 @@ class ColumnMapping:
 
     def with_side_files(self, side: Mapping[str, Path]) -> ColumnMapping:
         merged = {**self.side_files, **{k: Path(v) for k, v in side.items()}}
-        return ColumnMapping(
-            columns=self.columns,
-            values=self.values,
-            defaults=self.defaults,
-            date_format=self.date_format,
-            delimiter=self.delimiter,
-            encoding=self.encoding,
-            list_separator=self.list_separator,
-            thousands_separator=self.thousands_separator,
-            side_files=merged,
-            source=self.source,
-        )
+        return replace(self, side_files=merged)
 
 
 @dataclass(frozen=True)
