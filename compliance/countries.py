@@ -7,15 +7,16 @@ in a group and whether that membership is confirmed.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 from collections.abc import Mapping
 from functools import lru_cache
 
 from compliance.facts import ProvNote
+from compliance.memo import BoundedCache
+from compliance.periods import ChangeDays
 from compliance.rulesets.schema import GroupMember, GroupSpec
 
-_AT_CACHE_SIZE = 16_384
+AT_CACHE_SIZE = 16_384
 
 
 class CountryGroups:
@@ -30,36 +31,25 @@ class CountryGroups:
         self._index = index
         # Membership only changes on a row's start day or the day after its end: between two such days every
         # country's groups are the same, so answers are cached per (country, period), not per day.
-        changes: set[dt.date] = set()
-        for spec in groups.values():
-            for member in spec.members:
-                if member.start is not None:
-                    changes.add(member.start)
-                if member.end is not None and member.end < dt.date.max:
-                    changes.add(member.end + dt.timedelta(days=1))
-        self._changes = sorted(changes)
+        self.changes = ChangeDays((m.start, m.end) for spec in groups.values() for m in spec.members)
         self.groups_of = lru_cache(maxsize=4096)(self._groups_of)
         self.provenance = lru_cache(maxsize=4096)(self._provenance)
-        self._at_cache: dict[tuple[str, int], tuple[list[str], dict[str, ProvNote]]] = {}
+        self._at: BoundedCache[tuple[list[str], dict[str, ProvNote]]] = BoundedCache(AT_CACHE_SIZE)
 
     def period(self, day: dt.date) -> int:
         """The index of the stretch of days, between two membership changes, that holds ``day``."""
-        return bisect.bisect_right(self._changes, day)
+        return self.changes.period(day)
 
     def at(self, country: str, day: dt.date) -> tuple[list[str], dict[str, ProvNote]]:
         """A country's groups on a day, sorted, with the table row behind each (cached per period).
 
         The returned objects are shared between callers: read them, never change them.
         """
-        key = (country, self.period(day))
-        hit = self._at_cache.get(key)
-        if hit is None:
-            members = self._groups_of(country, day)
-            hit = sorted(members), {g: self.provenance(g, m) for g, m in members.items()}
-            if len(self._at_cache) >= _AT_CACHE_SIZE:
-                self._at_cache.clear()  # countries × periods is small; a clear is a safe bound
-            self._at_cache[key] = hit
-        return hit
+        return self._at.get_or_make((country, self.period(day)), lambda: self._resolve(country, day))
+
+    def _resolve(self, country: str, day: dt.date) -> tuple[list[str], dict[str, ProvNote]]:
+        members = self._groups_of(country, day)
+        return sorted(members), {g: self.provenance(g, m) for g, m in members.items()}
 
     def _groups_of(self, country: str, day: dt.date) -> Mapping[str, GroupMember]:
         out: dict[str, GroupMember] = {}

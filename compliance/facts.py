@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from compliance.model import Provenance
+
+T = TypeVar("T")
 
 
 class Kind(StrEnum):
@@ -200,6 +203,21 @@ class Fact:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", f"{self.type}:{self.id}")
+
+    def memoized(self, name: str, owner: object, make: Callable[[], T]) -> T:
+        """A value derived from this fact and ``owner`` (a rule, a field projection), made once and kept.
+
+        The memo entry holds ``owner`` itself, so the ``id(owner)`` in its key is never reused by another
+        object while the entry lives.
+        """
+        key = (name, id(owner))
+        cached = self.memo.get(key)
+        if cached is not None and cached[0] is owner:
+            value: T = cached[1]
+            return value
+        made = make()
+        self.memo[key] = (owner, made)
+        return made
 
 
 def clean_fields(values: dict[str, Any]) -> dict[str, FieldValue]:

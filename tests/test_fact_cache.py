@@ -19,8 +19,8 @@ import pytest
 from compliance import Engine, Transaction, load_ruleset
 from compliance.countries import CountryGroups
 from compliance.engine.backends import _bindings, encode_facts
-from compliance.engine.memo import BoundedCache
 from compliance.facts import SHARED, Fact
+from compliance.memo import BoundedCache
 from compliance.records import iter_records
 from compliance.screening import Screener
 from compliance.screening.accepted import AcceptedMatch, EntryRef, PartyRef
@@ -99,7 +99,7 @@ def test_a_group_membership_change_splits_the_cache() -> None:
     """A country's groups on either side of a change date come from different cache entries."""
     ruleset = load_ruleset("us-ear")
     groups = CountryGroups(ruleset.groups)
-    change_days = sorted(groups._changes)
+    change_days = list(groups.changes.days)
     assert change_days, "the baseline has dated group rows"
     countries = sorted({m.country for spec in ruleset.groups.values() for m in spec.members})
     for change in change_days:
@@ -234,3 +234,15 @@ def test_findings_on_shared_facts_are_reused_and_the_cache_is_bounded() -> None:
     assert [d.canonical_json() for d in first] == [d.canonical_json() for d in second]
     assert reused > 0, "no finding on shared facts was served from the cache"
     assert 0 < len(decide_module._FINDINGS) <= decide_module.FINDING_CACHE_SIZE
+
+
+def test_change_days_split_on_first_days_and_the_day_after_last_days() -> None:
+    from compliance.periods import ChangeDays
+
+    d = dt.date
+    changes = ChangeDays([(d(2024, 1, 10), d(2024, 3, 31)), (None, d(2025, 1, 1)), (d(2024, 1, 10), None)])
+    assert changes.days == (d(2024, 1, 10), d(2024, 4, 1), d(2025, 1, 2))
+    assert changes.period(d(2024, 1, 9)) != changes.period(d(2024, 1, 10))
+    assert changes.period(d(2024, 1, 10)) == changes.period(d(2024, 3, 31))
+    assert changes.period(d(2024, 3, 31)) != changes.period(d(2024, 4, 1))
+    assert ChangeDays([(None, dt.date.max)]).days == ()

@@ -220,14 +220,7 @@ def fact_body(fact: Fact, fields: Mapping[str, frozenset[str]] | None) -> str | 
     The text depends only on the fact and the projection, so it is kept in the fact's memo, keyed by the
     projection's identity: facts shared between transactions are encoded once.
     """
-    memo_key = ("durable-body", id(fields))
-    cached = fact.memo.get(memo_key)
-    if cached is not None and cached[0] is fields:
-        text: str | None = cached[1]
-        return text
-    text = _encode_body(fact, fields)
-    fact.memo[memo_key] = (fields, text)
-    return text
+    return fact.memoized("durable-body", fields, lambda: _encode_body(fact, fields))
 
 
 def _encode_body(fact: Fact, fields: Mapping[str, frozenset[str]] | None) -> str | None:

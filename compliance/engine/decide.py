@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from compliance.conditions import Condition, _show, eval_test
 from compliance.engine.backends import Activation
 from compliance.engine.enrich import to_provenance
-from compliance.engine.memo import BoundedCache
 from compliance.facts import SHARED, Fact, ProvNote
+from compliance.memo import BoundedCache
 from compliance.model import BoundFact, Finding, Provenance, ReviewPolicy
 from compliance.rulesets.loader import Rule, Ruleset
 from compliance.rulesets.schema import Period, PolicyFromFact
@@ -85,11 +85,11 @@ class _Plan:
     """(literal, kind, alias, text): kind "" (literal only), "text" (rendered already), "rule" or "fact"."""
 
 
-_PLANS: dict[int, _Plan] = {}
+_PLANS: BoundedCache[_Plan] = BoundedCache(4096)
 
 
 def _plan(rule: Rule, ruleset: Ruleset) -> _Plan:
-    plan = _PLANS.get(id(rule))
+    plan = _PLANS.get(id(rule))  # the plan holds its rule, so the id is not reused while the entry lives
     if plan is not None and plan.rule is rule:
         return plan
     notes: list[str] = []
@@ -114,9 +114,7 @@ def _plan(rule: Rule, ruleset: Ruleset) -> _Plan:
         else:
             because.append((literal, "rule" if alias == "rule" else "fact", alias, fname))
     plan = _Plan(rule, tuple(notes), unconfirmed, tuple(because))
-    if len(_PLANS) > 4096:  # rulesets reloaded many times: start over rather than grow
-        _PLANS.clear()
-    _PLANS[id(rule)] = plan
+    _PLANS.put(id(rule), plan)
     return plan
 
 
@@ -205,17 +203,10 @@ def _bind(alias: str, fact: Fact, rule: Rule) -> tuple[BoundFact, tuple[str, ...
     """The fact as the rule reports it (the fields it names, with their provenance) and the notes its
     unconfirmed provenance adds; kept in the fact's memo, as both depend only on the fact and the rule
     (BoundFact is frozen, so findings can share it)."""
-    memo_key = ("bound", id(rule), alias)
-    cached = fact.memo.get(memo_key)
-    if cached is not None and cached[0] is rule:
-        return cached[1], cached[2]
-    bound = _make_bound(alias, fact, rule)
-    notes = tuple(f"{alias}: {p.detail}" for p in bound.provenance if p.confidence == "unconfirmed")
-    fact.memo[memo_key] = (rule, bound, notes)
-    return bound, notes
+    return fact.memoized(f"bound:{alias}", rule, lambda: _make_bound(alias, fact, rule))
 
 
-def _make_bound(alias: str, fact: Fact, rule: Rule) -> BoundFact:
+def _make_bound(alias: str, fact: Fact, rule: Rule) -> tuple[BoundFact, tuple[str, ...]]:
     names = rule.reported.get(alias, ("id",))
     fields = {n: fact.fields[n] for n in names if n in fact.fields}
     provenance: list[Provenance] = []
@@ -231,9 +222,10 @@ def _make_bound(alias: str, fact: Fact, rule: Rule) -> BoundFact:
             if id(prov) not in seen:
                 seen.add(id(prov))
                 provenance.append(prov)
-    return BoundFact(
+    bound = BoundFact(
         alias=alias, type=fact.type, id=str(fact.fields.get("id", fact.id)), fields=fields, provenance=provenance
     )
+    return bound, tuple(f"{alias}: {p.detail}" for p in provenance if p.confidence == "unconfirmed")
 
 
 def _render(plan: _Plan, bound: Mapping[str, Fact], policy: ReviewPolicy | None, exceptions: list[str]) -> str:

@@ -8,16 +8,16 @@ the facts a finding actually binds.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from typing import Any, Protocol
 
 from compliance.classify import declared_eccn_conflict, is_determinate, item_key
 from compliance.countries import CountryGroups
-from compliance.engine.memo import BoundedCache
 from compliance.evidence import Classification, ItemClassifier, ListedOwnership, PartyScreener, ScreeningHit
 from compliance.facts import SHARED, Fact, ProvNote, clean_fields
+from compliance.memo import BoundedCache
 from compliance.model import RECEIVING_ROLES, Item, ListRef, Party, Provenance, ReviewPolicy, Role, Transaction
 from compliance.rulesets.loader import Ruleset
 
@@ -89,6 +89,8 @@ class Enricher:
     party_facts: BoundedCache[Fact] = field(init=False, repr=False, compare=False)
     item_facts: BoundedCache[Fact] = field(init=False, repr=False, compare=False)
     cumulative: bool = field(init=False, repr=False, compare=False)
+    screening_period: Callable[[dt.date], Hashable] = field(init=False, repr=False, compare=False)
+    """The screener's ``as_of_period`` when it has one (the cache then keys on the period), else the day."""
     """Whether item facts carry the cumulative (ledger) fields: only when a rule reads them."""
 
     def __post_init__(self) -> None:
@@ -102,14 +104,15 @@ class Enricher:
         object.__setattr__(self, "party_facts", BoundedCache[Fact](self.fact_cache_size))
         object.__setattr__(self, "item_facts", BoundedCache[Fact](self.fact_cache_size))
         object.__setattr__(self, "cumulative", uses_ledger(self.ruleset))
+        period_of = getattr(self.screener, "as_of_period", None)
+        object.__setattr__(self, "screening_period", period_of if callable(period_of) else _same_day)
 
     def screen_party(self, party: Party, as_of: dt.date) -> list[ScreeningHit]:
         """Hits for a party, from the cache when its screened fields were seen before in that period."""
         assert self.screener is not None
         screener = self.screener
         threshold = self.ruleset.screening.review_threshold
-        period_of = getattr(screener, "as_of_period", None)
-        period: object = period_of(as_of) if callable(period_of) else as_of
+        period = self.screening_period(as_of)
         aliases = tuple(party.aliases)
         # Accepted-match decisions bind to the party id and these screened fields, so both are the key.
         key = (party.id, party.name, aliases, party.country, party.address, period, threshold)
@@ -603,6 +606,10 @@ class Enricher:
             }
         )
         return Fact("financing", f"f{index + 1}", fields, prov, gprov)
+
+
+def _same_day(day: dt.date) -> Hashable:
+    return day
 
 
 def _shared(fact: Fact) -> Fact:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from rapidfuzz import fuzz
 
 from compliance.evidence import ListEntry, MatcherInfo, ScreeningHit, TokenAlignment
 from compliance.model import ListRef, Party
+from compliance.periods import ChangeDays
 from compliance.screening.accepted import AcceptedMatch, DecisionBook
 from compliance.screening.index import ESSENTIAL_FRACTION, NameIndex
 from compliance.screening.lists import ListSnapshot, parse_yaml_list
@@ -142,14 +142,13 @@ class Screener:
         """
         changes = self.__dict__.get("_changes")
         if changes is None or changes[0] is not self.decisions:
-            days: set[dt.date] = {e.start_date for snap in self.snapshots for e in snap.entries if e.start_date}
-            for d in self.decisions.decisions:
-                days.add(d.date)
-                if d.expiry < dt.date.max:
-                    days.add(d.expiry + dt.timedelta(days=1))
-            changes = (self.decisions, sorted(days))
+            spans: list[tuple[dt.date | None, dt.date | None]] = [
+                (e.start_date, None) for snap in self.snapshots for e in snap.entries
+            ]
+            spans += [(d.date, d.expiry) for d in self.decisions.decisions]
+            changes = (self.decisions, ChangeDays(spans))
             self.__dict__["_changes"] = changes
-        return bisect.bisect_right(changes[1], as_of)
+        return changes[1].period(as_of)
 
     def screen(
         self,
