@@ -224,7 +224,7 @@ def test_engine_error_poisons_and_rebuilds_the_handle(monkeypatch: pytest.Monkey
 
     cond = parse_condition({"item": {"advanced": True}})
     backend = DurableBackend([_Rule("ADV", cond)], "poison")  # type: ignore[list-item]
-    before = list(backend._handles)
+    before = backend.handles
     real = backend._dre.assert_facts
 
     def broken(handle: int, payload: str) -> Any:
@@ -234,7 +234,7 @@ def test_engine_error_poisons_and_rebuilds_the_handle(monkeypatch: pytest.Monkey
     with pytest.raises(EngineError, match="303"):
         backend.fire([Fact("item", "i1", {"id": "i1", "advanced": True})])
     monkeypatch.setattr(backend._dre, "assert_facts", real)
-    assert backend._handles != before
+    assert backend.handles != before
     assert [a.rule_id for a in backend.fire([Fact("item", "i1", {"id": "i1", "advanced": True})])] == ["ADV"]
 
 
@@ -283,3 +283,21 @@ def test_a_transient_create_ruleset_error_is_retried(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(durable_rules_engine, "create_ruleset", always)
     with pytest.raises(EngineError, match="3 attempts"):
         DurableBackend([_Rule("ADV", cond)], "broken")  # type: ignore[list-item]
+
+
+def test_rules_that_cannot_fire_are_left_out_of_the_session() -> None:
+    """A rule whose patterns name a fact type the transaction lacks is not compiled into the ruleset the
+    session runs on; it still fires once such a fact is there, and both answers equal the reference's."""
+    adv = _Rule("ADV", parse_condition({"item": {"advanced": True}}))
+    lease = _Rule("LEASE", parse_condition({"lease": {"advanced": True}, "item": {"advanced": True}}))
+    backend = DurableBackend([adv, lease], "routing")  # type: ignore[list-item]
+    reference = ReferenceBackend([adv, lease])  # type: ignore[list-item]
+    item = Fact("item", "i1", {"id": "i1", "advanced": True})
+    grant = Fact("lease", "l1", {"id": "l1", "advanced": True})
+    without = backend.fire([item])
+    assert [a.rule_id for a in without] == ["ADV"] == [a.rule_id for a in reference.fire([item])]
+    assert [len(ids) for ids in backend._by_rules] == [2, 1]  # the whole ruleset, then ADV alone
+    with_lease = backend.fire([item, grant])
+    assert with_lease == reference.fire([item, grant])
+    assert [a.rule_id for a in with_lease] == ["ADV", "LEASE"]
+    assert len(backend._by_rules) == 2  # {item, lease} selects the whole ruleset again

@@ -246,3 +246,41 @@ def test_change_days_split_on_first_days_and_the_day_after_last_days() -> None:
     assert changes.period(d(2024, 1, 10)) == changes.period(d(2024, 3, 31))
     assert changes.period(d(2024, 3, 31)) != changes.period(d(2024, 4, 1))
     assert ChangeDays([(None, dt.date.max)]).days == ()
+
+
+def test_findings_on_the_transaction_fact_are_reused_with_the_new_transaction_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two transactions that differ only in id get the same findings, the second served from the content
+    cache with its own id on the transaction's bound fact (and equal to what a cold engine gives)."""
+    decide_module = importlib.import_module("compliance.engine.decide")
+    retargeted: list[str] = []
+    real = decide_module._retarget
+
+    def spy(finding: Any, alias: str, fact_id: str) -> Any:
+        retargeted.append(finding.rule_id)
+        return real(finding, alias, fact_id)
+
+    monkeypatch.setattr(decide_module, "_retarget", spy)
+    engine = Engine.load("us-ear")
+    first = engine.evaluate(_txn("2025-03-01", country="CN", txn_id="FIRST"))
+    assert not retargeted
+    second = engine.evaluate(_txn("2025-03-01", country="CN", txn_id="SECOND"))
+    assert retargeted, "no finding on the transaction fact was served from the content cache"
+    bound = [(f.rule_id, b.id, b.fields.get("id")) for f in second.findings for b in f.facts if b.type == "transaction"]
+    assert bound, "a rule on the transaction fact fired"
+    assert all(fact_id == "SECOND" and field_id == "SECOND" for _, fact_id, field_id in bound)
+    assert [(f.rule_id, f.because) for f in first.findings] == [(f.rule_id, f.because) for f in second.findings]
+    cold = Engine.load("us-ear").evaluate(_txn("2025-03-01", country="CN", txn_id="SECOND"))
+    assert second.canonical_json() == cold.canonical_json()
+
+
+def test_a_transaction_differing_in_a_field_a_finding_reads_gets_its_own_finding() -> None:
+    """The content key holds every field the finding reads: another destination is another finding."""
+    engine = Engine.load("us-ear")
+    engine.evaluate(_txn("2025-03-01", country="CN", txn_id="A"))
+    other = engine.evaluate(_txn("2025-03-01", country="RU", txn_id="B"))
+    cold = Engine.load("us-ear").evaluate(_txn("2025-03-01", country="RU", txn_id="B"))
+    assert other.canonical_json() == cold.canonical_json()
+    destinations = {b.fields.get("destination") for f in other.findings for b in f.facts if b.type == "transaction"}
+    assert destinations <= {"RU"}

@@ -265,8 +265,24 @@ def _bindings_parsed(message: str, facts: Sequence[Fact]) -> tuple[tuple[str, st
     return tuple(sorted((alias, facts[int(str(fact["id"])[1:])].key) for alias, fact in matched.items()))
 
 
+@dataclass
+class _HandleSet:
+    """The C rulesets (one per shard) compiled from one subset of the rules."""
+
+    number: int
+    payloads: list[str]
+    handles: list[int]
+
+
 class DurableBackend:
-    """durable_rules through its raw C API, hardened per the measured notes."""
+    """durable_rules through its raw C API, hardened per the measured notes.
+
+    Every pattern requires a fact of its type, so a rule can fire only when the transaction has a fact of each
+    type its patterns name. Each evaluation runs on a C ruleset compiled from just those rules (compiled on
+    first use per combination of fact types present, and shared by combinations that select the same rules):
+    a session allocates index slots for every beta node of its ruleset (notes §4), so rules that cannot fire
+    (the screening-hit, ownership, lease and financing rules, for most transactions) cost nothing.
+    """
 
     name = "durable"
     _sids = itertools.count(1)
@@ -276,22 +292,38 @@ class DurableBackend:
 
         self._dre = durable_rules_engine
         self._name = name
-        self._shards = compile_rules(rules)
+        self._needs = tuple((rule, frozenset(p.fact_type for p in rule.condition.patterns)) for rule in rules)
         self._fields = tested_fields(rules)
         self._aliases = {rule.id: tuple(p.alias for p in rule.condition.patterns) for rule in rules}
-        self._payloads = [dumps(shard) for shard in self._shards]
         self._lock = threading.Lock()
-        self._handles: list[int] = []
         self._generation = 0
-        self._build()
+        self._by_rules: dict[tuple[str, ...], _HandleSet] = {}
+        self._by_types: dict[frozenset[str], _HandleSet] = {}
+        # The whole ruleset is compiled now, so a ruleset durable_rules rejects fails at load time.
+        self._full = self._handle_set(frozenset(t for _, need in self._needs for t in need))
 
-    def _build(self) -> None:
+    def _handle_set(self, present: frozenset[str]) -> _HandleSet:
+        """The handles for the rules whose fact types are all present (called under the lock)."""
+        found = self._by_types.get(present)
+        if found is not None:
+            return found
+        rules = [rule for rule, need in self._needs if need <= present]
+        ids = tuple(rule.id for rule in rules)
+        found = self._by_rules.get(ids)
+        if found is None:
+            found = _HandleSet(len(self._by_rules), [dumps(shard) for shard in compile_rules(rules)], [])
+            self._build(found)
+            self._by_rules[ids] = found
+        self._by_types[present] = found
+        return found
+
+    def _build(self, hset: _HandleSet) -> None:
         self._generation += 1
-        handles = []
-        for i, payload in enumerate(self._payloads):
-            # Names are not namespaced in the C core; a generation suffix keeps rebuilt handles apart.
-            handles.append(self._create(f"{self._name}.{i}.g{self._generation}", payload))
-        self._handles = handles
+        # Names are not namespaced in the C core; set number and generation keep every handle's name apart.
+        hset.handles = [
+            self._create(f"{self._name}.{hset.number}.{i}.g{self._generation}", payload)
+            for i, payload in enumerate(hset.payloads)
+        ]
 
     def _create(self, name: str, payload: str) -> int:
         """create_ruleset, retried: measured here, it now and then rejects a valid ruleset with error 102 that
@@ -308,18 +340,27 @@ class DurableBackend:
 
     @property
     def shard_count(self) -> int:
-        return len(self._shards)
+        """Shards of the whole ruleset (more than one when a fact type has too many alpha tests)."""
+        return len(self._full.payloads)
+
+    @property
+    def handles(self) -> list[int]:
+        """The C handles of the whole ruleset (replaced when an engine error poisons them)."""
+        return list(self._full.handles)
 
     def fire(self, facts: Sequence[Fact]) -> list[Activation]:
         with self._lock:  # assert → drain → delete must be atomic per ruleset (notes §10.7)
+            hset = self._handle_set(frozenset([fact.type for fact in facts]))
             sid = f"s{next(self._sids)}"  # fresh sid per evaluation; sessions are deleted (1024-sid cap)
             payload = encode_facts(facts, sid, self._fields)
             out: list[Activation] = []
-            for handle in self._handles:
-                out.extend(self._fire_one(handle, payload, sid, facts))
+            for handle in hset.handles:
+                out.extend(self._fire_one(hset, handle, payload, sid, facts))
             return sorted(set(out))
 
-    def _fire_one(self, handle: int, payload: str, sid: str, facts: Sequence[Fact]) -> list[Activation]:
+    def _fire_one(
+        self, hset: _HandleSet, handle: int, payload: str, sid: str, facts: Sequence[Fact]
+    ) -> list[Activation]:
         started = False
         try:
             code, state = self._dre.assert_facts(handle, payload)
@@ -342,10 +383,10 @@ class DurableBackend:
                 raise EngineError("durable_rules dropped part of the fact batch (end sentinel not seen)")
             return out
         except EngineError:
-            self._poisoned()
+            self._poisoned(hset)
             raise
         except Exception as exc:  # any engine error poisons the handle (findings 3, 4)
-            self._poisoned()
+            self._poisoned(hset)
             raise EngineError(f"durable_rules failed: {exc}") from exc
         finally:
             if started:
@@ -353,8 +394,8 @@ class DurableBackend:
                 try:
                     self._dre.delete_state(handle, sid)
                 except Exception:
-                    self._poisoned()
+                    self._poisoned(hset)
 
-    def _poisoned(self) -> None:
-        """Never touch a handle (or its sid) after an engine error: build fresh handles."""
-        self._build()
+    def _poisoned(self, hset: _HandleSet) -> None:
+        """Never touch a handle (or its sid) after an engine error: build fresh handles for its set."""
+        self._build(hset)

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from compliance.conditions import Condition, _show, eval_test
+from compliance.conditions import Condition, _show, eval_test, referenced_fields
 from compliance.engine.backends import Activation
 from compliance.engine.enrich import to_provenance
 from compliance.facts import SHARED, Fact, ProvNote
@@ -23,6 +23,8 @@ from compliance.rulesets.schema import Period, PolicyFromFact
 FINDING_CACHE_SIZE = 16_384
 _FINDINGS: BoundedCache[tuple[Rule, Period | None, tuple[Fact, ...], Finding]] = BoundedCache(FINDING_CACHE_SIZE)
 """Findings whose bound facts are all shared between transactions (see `_finding`)."""
+_BY_CONTENT: BoundedCache[tuple[Rule, Period | None, tuple[Fact, ...], Finding]] = BoundedCache(FINDING_CACHE_SIZE)
+"""Findings that bind the transaction's own fact, keyed by what they read of it (see `_transaction_finding`)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,11 @@ class _Plan:
     unconfirmed: bool
     because: tuple[tuple[str, str, str, str], ...]
     """(literal, kind, alias, text): kind "" (literal only), "text" (rendered already), "rule" or "fact"."""
+    reads: Mapping[str, tuple[str, ...]]
+    """Per alias, every field but ``id`` a finding can depend on: the fields it reports (tested or named in
+    ``because``), the fields its exceptions test and the field its review policy comes from."""
+    reads_id: frozenset[str]
+    """Aliases whose ``id`` the finding uses beyond reporting it (a test, ``because``, an exception)."""
 
 
 _PLANS: BoundedCache[_Plan] = BoundedCache(4096)
@@ -113,7 +120,27 @@ def _plan(rule: Rule, ruleset: Ruleset) -> _Plan:
             because.append((literal, "text", "", rule.id if fname == "id" else rule.spec.title))
         else:
             because.append((literal, "rule" if alias == "rule" else "fact", alias, fname))
-    plan = _Plan(rule, tuple(notes), unconfirmed, tuple(because))
+    reads: dict[str, set[str]] = {alias: set(names) for alias, names in rule.reported.items()}
+    used_id = {alias for alias, names in rule.referenced.items() if "id" in names}
+    used_id.update(alias for _, kind, alias, text in because if kind == "fact" and text == "id")
+    for _, cond in rule.exceptions:
+        for alias, names in referenced_fields(cond).items() if cond is not None else ():
+            reads.setdefault(alias, set()).update(names)
+            if "id" in names:
+                used_id.add(alias)
+    if isinstance(rule.spec.review_policy, PolicyFromFact):
+        alias, _, fname = rule.spec.review_policy.from_fact.partition(".")
+        reads.setdefault(alias, set()).add(fname)
+        if fname == "id":
+            used_id.add(alias)
+    plan = _Plan(
+        rule,
+        tuple(notes),
+        unconfirmed,
+        tuple(because),
+        {alias: tuple(sorted(names - {"id"})) for alias, names in reads.items()},
+        frozenset(used_id),
+    )
     _PLANS.put(id(rule), plan)
     return plan
 
@@ -130,7 +157,7 @@ def _finding(
     ordered = sorted(bound.items())
     shared = bool(ordered) and all(f.memo.get(SHARED) for _, f in ordered)
     if not shared:
-        return _make_finding(ruleset, rule, act, bound, ordered, facts, by, period)
+        return _transaction_finding(ruleset, rule, act, bound, ordered, facts, by, period)
     key = (id(rule), tuple(id(f) for _, f in ordered), id(period), by.rule_id if by else None)
     cached = _FINDINGS.get(key)
     if (
@@ -143,6 +170,81 @@ def _finding(
     finding = _make_finding(ruleset, rule, act, bound, ordered, facts, by, period)
     _FINDINGS.put(key, (rule, period, tuple(f for _, f in ordered), finding))
     return finding
+
+
+def _transaction_finding(
+    ruleset: Ruleset,
+    rule: Rule,
+    act: Activation,
+    bound: Mapping[str, Fact],
+    ordered: Sequence[tuple[str, Fact]],
+    facts: Mapping[str, Fact],
+    by: Activation | None,
+    period: Period | None,
+) -> Finding:
+    """A finding that binds the transaction's own fact (new for every transaction) beside shared facts.
+
+    Most findings bind the transaction fact (destination groups, value, flags) and read a few of its fields.
+    Two transactions whose facts agree on those fields and their provenance get the same finding but for the
+    transaction fact's id, so the finding is kept by that content and handed out with the id replaced.
+    Anything else (a screening hit, a rule that uses the transaction id itself) is built afresh.
+    """
+    own = [(alias, fact) for alias, fact in ordered if not fact.memo.get(SHARED)]
+    plan = _plan(rule, ruleset)
+    if len(own) != 1 or own[0][1].type != "transaction" or own[0][0] in plan.reads_id:
+        return _make_finding(ruleset, rule, act, bound, ordered, facts, by, period)
+    alias, fact = own[0]
+    content = _content(fact, plan.reads.get(alias, ()))
+    if content is None:
+        return _make_finding(ruleset, rule, act, bound, ordered, facts, by, period)
+    others = tuple(f for a, f in ordered if a != alias)
+    key = (id(rule), id(period), by.rule_id if by else None, alias, tuple(id(f) for f in others), content)
+    cached = _BY_CONTENT.get(key)
+    if (
+        cached is not None
+        and cached[0] is rule
+        and cached[1] is period
+        and all(a is b for a, b in zip(cached[2], others, strict=True))
+    ):
+        return _retarget(cached[3], alias, str(fact.fields.get("id", fact.id)))
+    finding = _make_finding(ruleset, rule, act, bound, ordered, facts, by, period)
+    _BY_CONTENT.put(key, (rule, period, others, finding))
+    return finding
+
+
+def _content(fact: Fact, names: Sequence[str]) -> tuple[object, ...] | None:
+    """The named fields of a fact with their provenance, hashable; None when a part cannot be hashed."""
+    parts: list[object] = []
+    for name in names:
+        value = fact.fields.get(name)
+        groups = fact.group_provenance.get(name)
+        parts.append(
+            (
+                tuple(value) if isinstance(value, list) else value,
+                tuple(fact.provenance.get(name, ())),
+                tuple(groups.items()) if groups else (),
+            )
+        )
+    content = tuple(parts)
+    try:
+        hash(content)
+    except TypeError:  # a Provenance object (its data is a dict): build the finding afresh
+        return None
+    return content
+
+
+def _retarget(finding: Finding, alias: str, fact_id: str) -> Finding:
+    """The finding with the fact bound under ``alias`` given another id (nothing else differs)."""
+    facts = []
+    for bound in finding.facts:
+        if bound.alias != alias:
+            facts.append(bound)
+            continue
+        fields = dict(bound.fields)
+        if "id" in fields:
+            fields["id"] = fact_id
+        facts.append(bound.model_copy(update={"id": fact_id, "fields": fields}))
+    return finding.model_copy(update={"facts": facts})
 
 
 def _make_finding(
