@@ -247,8 +247,8 @@ def test_truncated_batch_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
     backend = DurableBackend([_Rule("ADV", cond)], "truncated")  # type: ignore[list-item]
     real = backends.encode_facts
 
-    def drop_sentinel(facts: list[Fact], sid: str, fields: Any = None) -> str:
-        text = real(facts, sid, fields)
+    def drop_sentinel(facts: list[Fact], sid: str, fields: Any = None, extra: Any = None) -> str:
+        text = real(facts, sid, fields, extra)
         return text[: text.rindex(",")] + "]"
 
     monkeypatch.setattr(backends, "encode_facts", drop_sentinel)
@@ -296,8 +296,54 @@ def test_rules_that_cannot_fire_are_left_out_of_the_session() -> None:
     grant = Fact("lease", "l1", {"id": "l1", "advanced": True})
     without = backend.fire([item])
     assert [a.rule_id for a in without] == ["ADV"] == [a.rule_id for a in reference.fire([item])]
-    assert [len(ids) for ids in backend._by_rules] == [2, 1]  # the whole ruleset, then ADV alone
+    # the whole ruleset (no transaction pattern to fuse, so one set serves both), then ADV alone
+    assert [(len(ids), fused) for ids, fused in backend._by_rules] == [(2, ()), (1, ())]
     with_lease = backend.fire([item, grant])
     assert with_lease == reference.fire([item, grant])
     assert [a.rule_id for a in with_lease] == ["ADV", "LEASE"]
     assert len(backend._by_rules) == 2  # {item, lease} selects the whole ruleset again
+
+
+def test_a_transaction_pattern_is_folded_into_the_other_pattern_with_the_same_activations() -> None:
+    """With one transaction fact, (item, transaction) rules run as one pattern over items carrying a copy of
+    the transaction's tested fields; the activation still binds both facts, exactly as the reference does.
+    With two transaction facts the rule runs unfused."""
+    cond = parse_condition(
+        {"item": {"advanced": True}, "transaction": {"destination_groups": {"any": ["D:5", "Macau"]}, "value_usd": 5}}
+    )
+    rule = _Rule("AC", cond)
+    backend = DurableBackend([rule], "fused")  # type: ignore[list-item]
+    reference = ReferenceBackend([rule])  # type: ignore[list-item]
+    items = [Fact("item", f"i{n}", {"id": f"i{n}", "advanced": n != 2}) for n in (1, 2, 3)]
+    china = Fact("transaction", "t1", {"id": "t1", "destination_groups": ["D:5"], "value_usd": 5})
+    japan = Fact("transaction", "t2", {"id": "t2", "destination_groups": ["A:5"], "value_usd": 5})
+    fired = backend.fire([china, *items])
+    assert fired == reference.fire([china, *items])
+    assert [a.bindings for a in fired] == [
+        (("item", "item:i1"), ("transaction", "transaction:t1")),
+        (("item", "item:i3"), ("transaction", "transaction:t1")),
+    ]
+    assert backend.fire([japan, *items]) == [] == reference.fire([japan, *items])
+    both = [china, japan, *items]
+    assert backend.fire(both) == reference.fire(both) and len(backend.fire(both)) == 2
+    fused_sets = [hset for (_, fused), hset in backend._by_rules.items() if fused]
+    assert fused_sets and fused_sets[0].fused == {"AC": "transaction"}
+    assert fused_sets[0].copied == {"destination_groups", "value_usd"}
+
+
+def test_a_pattern_past_the_engine_expression_limit_is_rejected_at_load() -> None:
+    """Measured here: a pattern with 16 and/or groups fails create_ruleset with error 113."""
+    from compliance.errors import RulesetError
+
+    cond = parse_condition(
+        {
+            "party": {
+                "all_of": [
+                    {"control_groups": {"any": ["D:5", "Macau"]}},
+                    *({"country": {"in": ["CN", "US", "JP"]}} for _ in range(15)),  # 15 $or, with the $and: 16
+                ]
+            }
+        }
+    )
+    with pytest.raises(RulesetError, match="error 113"):
+        DurableBackend([_Rule("WIDE", cond)], "wide")  # type: ignore[list-item]

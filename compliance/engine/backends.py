@@ -10,28 +10,33 @@ the finding each precaution answers. This module is the only one that imports ``
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from compliance.conditions import (
     DURABLE_FIELD_NAMES,
+    AllOf,
     Compare,
+    Condition,
     Pattern,
     Ref,
     alpha_tests,
     compile_pattern,
     eval_test,
+    has_references,
     leaves,
     referenced_fields,
+    rename_fields,
 )
 from compliance.errors import EngineError, RulesetError
-from compliance.facts import Fact, FieldValue
+from compliance.facts import FACT_SCHEMA, Fact, FieldValue
 from compliance.rulesets.loader import Rule
 
 SENTINEL_RULE = "__end_sentinel__"
@@ -43,6 +48,12 @@ with a margin: the count is an upper bound on the tests one fact can match."""
 MAX_PROPERTIES = 240
 """durable_rules caps a message at 255 flattened properties (error 302), sid/id/t included."""
 CREATE_ATTEMPTS = 3
+MAX_GROUPS_PER_PATTERN = 15
+"""A pattern's $and/$or groups each take two of the 32 slots of its beta node's expression sequence; the
+32nd fails create_ruleset with error 113 (measured here: 15 groups compile, 16 do not)."""
+TRANSACTION_PREFIX = "txn__"
+"""Prefix of the transaction's fields copied into the facts that host a fused transaction pattern (no fact
+field starts with it)."""
 _RULE_NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
 
@@ -144,11 +155,25 @@ def compile_rules(rules: Sequence[Rule]) -> list[dict[str, Any]]:
     return shards
 
 
+def groups(compiled: Any) -> int:
+    """How many $and/$or groups a compiled pattern holds (see MAX_GROUPS_PER_PATTERN)."""
+    if isinstance(compiled, dict):
+        return sum((key in ("$and", "$or")) + groups(value) for key, value in compiled.items())
+    if isinstance(compiled, list):
+        return sum(groups(value) for value in compiled)
+    return 0
+
+
 def _lint(rule: Rule) -> None:
     """Reject patterns that durable_rules is known to mishandle."""
     for p in rule.condition.patterns:
         if p.alias in ("s", "t", "sid", "id"):
             raise RulesetError(f"rule {rule.id}: alias {p.alias!r} is reserved")
+        if (n := groups(compile_pattern(p))) > MAX_GROUPS_PER_PATTERN:
+            raise RulesetError(
+                f"rule {rule.id}: pattern {p.alias!r} compiles to {n} and/or groups; durable_rules allows "
+                f"{MAX_GROUPS_PER_PATTERN} per pattern (error 113): split the rule"
+            )
         for leaf in leaves(p.test):
             if isinstance(leaf, Compare) and isinstance(leaf.value, Ref) and leaf.op != "eq":
                 raise RulesetError(
@@ -195,21 +220,28 @@ def tested_fields(rules: Sequence[Rule]) -> dict[str, frozenset[str]]:
     return {t: frozenset(n) for t, n in out.items()}
 
 
-def encode_facts(facts: Sequence[Fact], sid: str, fields: Mapping[str, frozenset[str]] | None = None) -> str:
+def encode_facts(
+    facts: Sequence[Fact],
+    sid: str,
+    fields: Mapping[str, frozenset[str]] | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> str:
     """[begin marker, facts..., end sentinel] as one JSON array, in one batch (notes §10.3).
 
     With ``fields``, only the fields some rule tests are sent, and facts of types no rule tests are left out:
     durable_rules parses and indexes every property it receives.
 
     Inside the C core a fact's id is its position in ``facts`` (``"f3"``): short, plain ASCII, and read back
-    from activations without parsing them (``_bindings``).
+    from activations without parsing them (``_bindings``). ``extra`` maps a fact type to properties appended
+    to every fact of that type (the transaction's fields, for fused rules: see `fuse_transaction`).
     """
     parts = [f'[{{"t":"{BEGIN_TYPE}","id":"$begin","sid":{json.dumps(sid)}}}']
     tail = '","sid":' + json.dumps(sid) + "}"
     for i, fact in enumerate(facts):
         body = fact_body(fact, fields)
         if body is not None:
-            parts.append(f'{body},"id":"f{i}{tail}')
+            more = extra.get(fact.type, "") if extra else ""
+            parts.append(f'{body}{more},"id":"f{i}{tail}')
     parts.append(f'{{"t":"{END_TYPE}","id":"$end","sid":{json.dumps(sid)}}}]')
     return ",".join(parts)
 
@@ -221,6 +253,11 @@ def fact_body(fact: Fact, fields: Mapping[str, frozenset[str]] | None) -> str | 
     projection's identity: facts shared between transactions are encoded once.
     """
     return fact.memoized("durable-body", fields, lambda: _encode_body(fact, fields))
+
+
+def _json_object(body: Mapping[str, Any]) -> str:
+    """A JSON object for the C core: exponent-free floats and NaN refused on the slow path (finding 4)."""
+    return dumps(body) if _needs_slow_path(body) else json.dumps(body, ensure_ascii=False, allow_nan=False)
 
 
 def _encode_body(fact: Fact, fields: Mapping[str, frozenset[str]] | None) -> str | None:
@@ -237,9 +274,47 @@ def _encode_body(fact: Fact, fields: Mapping[str, frozenset[str]] | None) -> str
         if src in body:
             body[dst] = body.pop(src)
     body["t"] = fact.type
-    # Exponent-free floats and NaN refused on the slow path (finding 4).
-    text = dumps(body) if _needs_slow_path(body) else json.dumps(body, ensure_ascii=False, allow_nan=False)
-    return text[:-1]
+    return _json_object(body)[:-1]
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """A rule whose transaction pattern is folded into another pattern (see `fuse_transaction`)."""
+
+    rule: Rule
+    """The rule with the fused condition (same id)."""
+    alias: str
+    """The transaction pattern's alias, bound to the transaction fact after the rule fires."""
+    host_type: str
+    """The fact type of the pattern that now carries the transaction's tests."""
+    fields: frozenset[str]
+    """The transaction fields the folded tests read."""
+
+
+def fuse_transaction(rule: Rule) -> Fusion | None:
+    """Fold a rule's transaction pattern into one of its other patterns, when exactly one transaction fact
+    is in the session.
+
+    Each evaluation holds one transaction fact, and every pattern joins on it implicitly, so "an item that
+    passes A, and the transaction passes B" is "an item that passes A and whose copy of the transaction's
+    fields passes B". The C core then keeps one beta node less per such rule: a session allocates and clears
+    index slots for every beta node of its ruleset (notes §4), which is most of its cost. Rules with joins
+    (references) or without another pattern are left as they are.
+    """
+    patterns = rule.condition.patterns
+    txn = [p for p in patterns if p.fact_type == "transaction"]
+    others = [p for p in patterns if p.fact_type != "transaction"]
+    if len(txn) != 1 or not others or any(has_references(p.test) for p in patterns):
+        return None
+    host = others[0]
+    folded = rename_fields(txn[0].test, TRANSACTION_PREFIX)
+    assert isinstance(folded, AllOf)
+    fused = Pattern(host.alias, host.fact_type, AllOf(host.test.tests + folded.tests))
+    if groups(compile_pattern(fused)) > MAX_GROUPS_PER_PATTERN:
+        return None
+    condition = Condition(tuple(fused if p is host else p for p in others))
+    names = referenced_fields(rule.condition).get(txn[0].alias, set())
+    return Fusion(dataclasses.replace(rule, condition=condition), txn[0].alias, host.fact_type, frozenset(names))
 
 
 def _bindings(message: str, aliases: Sequence[str], facts: Sequence[Fact]) -> tuple[tuple[str, str], ...]:
@@ -267,21 +342,47 @@ def _bindings_parsed(message: str, facts: Sequence[Fact]) -> tuple[tuple[str, st
 
 @dataclass
 class _HandleSet:
-    """The C rulesets (one per shard) compiled from one subset of the rules."""
+    """The C rulesets (one per shard) compiled from one subset of the rules, fused or not."""
 
     number: int
     payloads: list[str]
     handles: list[int]
+    aliases: dict[str, tuple[str, ...]]
+    """Per rule, the aliases of its compiled patterns (what an activation binds)."""
+    fused: dict[str, str] = field(default_factory=dict)
+    """Per fused rule, the alias its transaction pattern had."""
+    copied: frozenset[str] = frozenset()
+    """Transaction fields the fused rules test, copied into the facts of the host types."""
+    hosts: frozenset[str] = frozenset()
+    """Fact types that carry a copy of the transaction's fields."""
+
+    def extra(self, transaction: Fact) -> dict[str, str]:
+        """The properties appended to each host fact: the copied transaction fields, prefixed."""
+        body = {TRANSACTION_PREFIX + k: v for k, v in transaction.fields.items() if k in self.copied}
+        if not body:
+            return {}
+        text = "," + _json_object(body)[1:-1]
+        return dict.fromkeys(self.hosts, text)
+
+
+def _fits(fusion: Fusion, copied: set[str] | frozenset[str]) -> bool:
+    """Whether a host fact with the copied transaction fields stays under the property cap (error 302)."""
+    return len(FACT_SCHEMA.get(fusion.host_type, {})) + len(copied) + 3 <= MAX_PROPERTIES
 
 
 class DurableBackend:
     """durable_rules through its raw C API, hardened per the measured notes.
 
-    Every pattern requires a fact of its type, so a rule can fire only when the transaction has a fact of each
-    type its patterns name. Each evaluation runs on a C ruleset compiled from just those rules (compiled on
-    first use per combination of fact types present, and shared by combinations that select the same rules):
-    a session allocates index slots for every beta node of its ruleset (notes §4), so rules that cannot fire
-    (the screening-hit, ownership, lease and financing rules, for most transactions) cost nothing.
+    Two things keep the C core's sessions small (a session allocates index slots for every beta node of its
+    ruleset, notes §4, and that is most of an evaluation's cost there):
+
+    - every pattern requires a fact of its type, so a rule can fire only when the transaction has a fact of
+      each type its patterns name; each evaluation runs on a C ruleset compiled from just those rules;
+    - with exactly one transaction fact (what enrichment always gives), a rule's transaction pattern is folded
+      into another of its patterns (`fuse_transaction`), one beta node less per rule.
+
+    The rulesets are compiled on first use per combination of fact types present, and shared by combinations
+    that select the same rules.
     """
 
     name = "durable"
@@ -293,29 +394,51 @@ class DurableBackend:
         self._dre = durable_rules_engine
         self._name = name
         self._needs = tuple((rule, frozenset(p.fact_type for p in rule.condition.patterns)) for rule in rules)
+        self._fusions = {rule.id: fuse_transaction(rule) for rule in rules}
         self._fields = tested_fields(rules)
-        self._aliases = {rule.id: tuple(p.alias for p in rule.condition.patterns) for rule in rules}
         self._lock = threading.Lock()
         self._generation = 0
-        self._by_rules: dict[tuple[str, ...], _HandleSet] = {}
-        self._by_types: dict[frozenset[str], _HandleSet] = {}
+        self._by_rules: dict[tuple[tuple[str, ...], tuple[str, ...]], _HandleSet] = {}
+        self._by_types: dict[tuple[frozenset[str], bool], _HandleSet] = {}
         # The whole ruleset is compiled now, so a ruleset durable_rules rejects fails at load time.
-        self._full = self._handle_set(frozenset(t for _, need in self._needs for t in need))
+        everything = frozenset(t for _, need in self._needs for t in need)
+        self._full = self._handle_set(everything, False)
+        self._handle_set(everything, True)
 
-    def _handle_set(self, present: frozenset[str]) -> _HandleSet:
+    def _handle_set(self, present: frozenset[str], fuse: bool) -> _HandleSet:
         """The handles for the rules whose fact types are all present (called under the lock)."""
-        found = self._by_types.get(present)
+        found = self._by_types.get((present, fuse))
         if found is not None:
             return found
         rules = [rule for rule, need in self._needs if need <= present]
-        ids = tuple(rule.id for rule in rules)
-        found = self._by_rules.get(ids)
+        fusions: list[Fusion] = []
+        copied: set[str] = set()
+        for rule in rules:
+            fusion = self._fusions[rule.id] if fuse else None
+            if fusion is not None and _fits(fusion, copied | fusion.fields):
+                fusions.append(fusion)
+                copied |= fusion.fields
+        key = (tuple(rule.id for rule in rules), tuple(f.rule.id for f in fusions))
+        found = self._by_rules.get(key)
         if found is None:
-            found = _HandleSet(len(self._by_rules), [dumps(shard) for shard in compile_rules(rules)], [])
-            self._build(found)
-            self._by_rules[ids] = found
-        self._by_types[present] = found
+            found = self._compile(rules, {f.rule.id: f for f in fusions})
+            self._by_rules[key] = found
+        self._by_types[(present, fuse)] = found
         return found
+
+    def _compile(self, rules: Sequence[Rule], fusions: Mapping[str, Fusion]) -> _HandleSet:
+        compiled = [fusions[rule.id].rule if rule.id in fusions else rule for rule in rules]
+        hset = _HandleSet(
+            len(self._by_rules),
+            [dumps(shard) for shard in compile_rules(compiled)],
+            [],
+            {rule.id: tuple(p.alias for p in rule.condition.patterns) for rule in compiled},
+            {rid: f.alias for rid, f in fusions.items()},
+            frozenset(name for f in fusions.values() for name in f.fields),
+            frozenset(f.host_type for f in fusions.values()),
+        )
+        self._build(hset)
+        return hset
 
     def _build(self, hset: _HandleSet) -> None:
         self._generation += 1
@@ -349,17 +472,26 @@ class DurableBackend:
         return list(self._full.handles)
 
     def fire(self, facts: Sequence[Fact]) -> list[Activation]:
+        transactions = [fact for fact in facts if fact.type == "transaction"]
+        transaction = transactions[0] if len(transactions) == 1 else None
         with self._lock:  # assert → drain → delete must be atomic per ruleset (notes §10.7)
-            hset = self._handle_set(frozenset([fact.type for fact in facts]))
+            hset = self._handle_set(frozenset([fact.type for fact in facts]), transaction is not None)
             sid = f"s{next(self._sids)}"  # fresh sid per evaluation; sessions are deleted (1024-sid cap)
-            payload = encode_facts(facts, sid, self._fields)
+            extra = hset.extra(transaction) if transaction is not None and hset.fused else None
+            payload = encode_facts(facts, sid, self._fields, extra)
             out: list[Activation] = []
             for handle in hset.handles:
-                out.extend(self._fire_one(hset, handle, payload, sid, facts))
+                out.extend(self._fire_one(hset, handle, payload, sid, facts, transaction))
             return sorted(set(out))
 
     def _fire_one(
-        self, hset: _HandleSet, handle: int, payload: str, sid: str, facts: Sequence[Fact]
+        self,
+        hset: _HandleSet,
+        handle: int,
+        payload: str,
+        sid: str,
+        facts: Sequence[Fact],
+        transaction: Fact | None,
     ) -> list[Activation]:
         started = False
         try:
@@ -376,7 +508,11 @@ class DurableBackend:
                 if rule_id == SENTINEL_RULE:
                     seen_end = True
                 else:
-                    out.append(Activation(rule_id, _bindings(message, self._aliases[rule_id], facts)))
+                    bindings = _bindings(message, hset.aliases[rule_id], facts)
+                    alias = hset.fused.get(rule_id)
+                    if alias is not None and transaction is not None:  # the folded pattern's fact
+                        bindings = tuple(sorted((*bindings, (alias, transaction.key))))
+                    out.append(Activation(rule_id, bindings))
                 message = self._dre.complete_and_start_action(handle, state)
             if not seen_end:
                 # The batch was truncated (finding 4): some facts were silently dropped.
