@@ -18,7 +18,7 @@ import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from compliance.conditions import (
     DURABLE_FIELD_NAMES,
@@ -57,8 +57,10 @@ field starts with it)."""
 _RULE_NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
 
-@dataclass(frozen=True, order=True)
-class Activation:
+class Activation(NamedTuple):
+    """A rule that fired and the facts it bound. A named tuple: activations are sorted and deduplicated on
+    every evaluation, and tuples compare and hash in C."""
+
     rule_id: str
     bindings: tuple[tuple[str, str], ...]
     """(alias, fact key) pairs, sorted by alias."""
