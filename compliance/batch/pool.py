@@ -122,11 +122,18 @@ class WorkerPool:
 
     # -- lifecycle --------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        for _ in range(self.size):
+    def launch(self) -> None:
+        """Start the worker processes without waiting for them: they build their engines (list import and
+        index included) while the caller goes on, e.g. reading the input."""
+        while len(self._workers) < self.size:
             self._workers.append(self._spawn())
+
+    def start(self) -> None:
+        """Launch the workers (unless `launch` did) and wait until each has built its engine."""
+        self.launch()
         for worker in self._workers:
-            self._await_ready(worker)
+            if not worker.ready:
+                self._await_ready(worker)
 
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe(duplex=True)

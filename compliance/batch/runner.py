@@ -123,6 +123,26 @@ def screen_batch(
     options = options or BatchOptions()
     started = time.perf_counter()
     inputs = [Path(p) for p in inputs]
+    # A large input will need the worker processes: launch them first, so they build their engines (list
+    # import and screening index included) while this process reads and frames the input.
+    early = _early_pool(inputs, spec, options)
+    try:
+        return _screen_batch(inputs, output, spec, options, sink, early, started)
+    except BaseException:
+        if early is not None:
+            early.close()  # a no-op when the run closed it already
+        raise
+
+
+def _screen_batch(
+    inputs: Sequence[Path],
+    output: Path | None,
+    spec: EngineSpec,
+    options: BatchOptions,
+    sink: Sink | None,
+    early: WorkerPool | None,
+    started: float,
+) -> BatchSummary:
     input_set = read_inputs(inputs, spec.mapping)
     records = input_set.records
     if sink is None:
@@ -146,7 +166,7 @@ def screen_batch(
         summary.outcomes = dict(state["outcomes"])
     first_chunk = int(state["chunks_done"]) if state is not None else 0
 
-    pool = _pool_for(spec, options, len(chunks) - first_chunk, len(records))
+    pool = early or _pool_for(spec, options, len(chunks) - first_chunk, len(records))
     summary.workers = pool.size if isinstance(pool, WorkerPool) else 0
     sink.open(state["sink"] if state is not None else None)
     progress = _Progress(len(records), summary.resumed_at, options.progress)
@@ -204,6 +224,24 @@ def _sink_for(output: Path | None, spec: EngineSpec) -> Sink:
     if spec.output == "parquet":
         return ParquetSink(output)
     return FileSink(output, spec.output)
+
+
+EARLY_LAUNCH_BYTES = 8 << 20
+"""Inputs at least this large (about 30,000 rows of the flat CSV layout) launch their workers before reading."""
+
+
+def _early_pool(inputs: Sequence[Path], spec: EngineSpec, options: BatchOptions) -> WorkerPool | None:
+    if options.workers == 0:
+        return None
+    try:
+        size = sum(p.stat().st_size for p in inputs)
+    except OSError:
+        return None  # read_inputs reports the missing file
+    if size < EARLY_LAUNCH_BYTES:
+        return None
+    pool = WorkerPool(spec, options.workers or os.cpu_count() or 1)
+    pool.launch()
+    return pool
 
 
 def _pool_for(spec: EngineSpec, options: BatchOptions, chunks: int, records: int) -> WorkerPool | InlinePool:

@@ -176,3 +176,51 @@ def test_csv_and_parquet_outputs_have_one_row_per_finding(tmp_path: Path) -> Non
     assert table.num_rows == len(rows)
     assert table.column("finding_rule_id").to_pylist() == [r["finding_rule_id"] for r in rows]
     assert not (tmp_path / "out.parquet.parts").exists()
+
+
+def test_a_large_input_launches_its_workers_before_reading_with_the_same_output(
+    tmp_path: Path, spec: EngineSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers launched before the input is read (large inputs) give exactly the inline run's output."""
+    from compliance.batch import runner
+
+    launched: list[int] = []
+    real = runner.WorkerPool.launch
+
+    def spy(pool: runner.WorkerPool) -> None:
+        launched.append(pool.size)
+        real(pool)
+
+    monkeypatch.setattr(runner.WorkerPool, "launch", spy)
+    monkeypatch.setattr(runner, "EARLY_LAUNCH_BYTES", 1)
+    source = write_jsonl(tmp_path / "in.jsonl", transactions(90))
+    inline = screen_batch([source], tmp_path / "w0.jsonl", spec, BatchOptions(workers=0, chunk_size=30))
+    assert not launched
+    two = screen_batch([source], tmp_path / "w2.jsonl", spec, BatchOptions(workers=2, chunk_size=30))
+    assert launched[0] == 2 and two.workers == 2
+    assert canonical(tmp_path / "w0.jsonl") == canonical(tmp_path / "w2.jsonl")
+    assert inline.records_in == two.records_in == 90
+
+
+def test_an_unreadable_input_closes_the_workers_launched_for_it(
+    tmp_path: Path, spec: EngineSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from compliance.batch import runner
+
+    pools: list[runner.WorkerPool] = []
+    real = runner.WorkerPool.launch
+
+    def spy(pool: runner.WorkerPool) -> None:
+        pools.append(pool)
+        real(pool)
+
+    def unreadable(*_: object, **__: object) -> None:
+        raise OSError("disk went away")
+
+    monkeypatch.setattr(runner.WorkerPool, "launch", spy)
+    monkeypatch.setattr(runner, "EARLY_LAUNCH_BYTES", 1)
+    monkeypatch.setattr(runner, "read_inputs", unreadable)
+    source = write_jsonl(tmp_path / "in.jsonl", transactions(5))
+    with pytest.raises(OSError, match="disk went away"):
+        screen_batch([source], tmp_path / "out.jsonl", spec, BatchOptions(workers=2))
+    assert pools and not pools[0]._workers  # closed: no worker process left behind
