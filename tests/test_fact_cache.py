@@ -284,3 +284,27 @@ def test_a_transaction_differing_in_a_field_a_finding_reads_gets_its_own_finding
     assert other.canonical_json() == cold.canonical_json()
     destinations = {b.fields.get("destination") for f in other.findings for b in f.facts if b.type == "transaction"}
     assert destinations <= {"RU"}
+
+
+def test_a_name_is_matched_once_whatever_the_dates_and_filtered_by_entry_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The screener's memo holds a name's matches over every entry; the as-of date only filters them."""
+    snapshot = load_default_snapshot()
+    entry = next(e for e in snapshot.entries if e.start_date is not None and e.start_date.year >= 2020)
+    assert entry.start_date is not None
+    screener = Screener(snapshot)
+    computed: list[str] = []
+    real = screener._compute_matches
+
+    def spy(name: str, threshold: float, as_of: dt.date | None, *, brute: bool) -> Any:
+        computed.append(name)
+        return real(name, threshold, as_of, brute=brute)
+
+    monkeypatch.setattr(screener, "_compute_matches", spy)
+    days = [entry.start_date - dt.timedelta(days=1), entry.start_date, entry.start_date + dt.timedelta(days=400)]
+    found = [{m.entry.entry_id for m in screener.match_name(entry.name, as_of=day)} for day in days]
+    assert computed == [entry.name]
+    assert entry.entry_id not in found[0] and entry.entry_id in found[1] and entry.entry_id in found[2]
+    cold = Screener(snapshot, memo_size=0)
+    assert [{m.entry.entry_id for m in cold.match_name(entry.name, as_of=day)} for day in days] == found

@@ -80,7 +80,7 @@ class Screener:
         self.decisions = decisions if isinstance(decisions, DecisionBook) else DecisionBook(decisions)
         self.essential_fraction = essential_fraction
         self.memo_size = memo_size
-        self._memo: dict[tuple[str, float, dt.date | None], tuple[tuple[int, NameMatch], ...]] = {}
+        self._memo: dict[tuple[str, float], tuple[tuple[int, NameMatch], ...]] = {}
         self.country_mismatch_penalty = country_mismatch_penalty
         entries: list[ListEntry] = []
         owner: list[int] = []
@@ -201,18 +201,23 @@ class Screener:
     ) -> list[tuple[int, NameMatch]]:
         if brute:
             return self._compute_matches(name, threshold, as_of, brute=True)
-        key = (name, round(threshold, 9), as_of)
+        if self.memo_size <= 0:
+            return self._compute_matches(name, threshold, as_of, brute=False)
+        # The as-of date only drops entries not yet in force, after each entry's best name is chosen, so the
+        # memo keeps a name's matches over every entry and filters them by date: one computation per name,
+        # whatever the transaction dates (an export repeats a name on many days).
+        key = (name, round(threshold, 9))
         memo = self._memo
         cached = memo.get(key)
-        if cached is not None:
+        if cached is None:
+            cached = tuple(self._compute_matches(name, threshold, None, brute=False))
+            if len(memo) >= self.memo_size:
+                # evict the oldest query (dicts keep insertion order)
+                memo.pop(next(iter(memo), key), None)
+            memo[key] = cached
+        if as_of is None:
             return list(cached)
-        out = self._compute_matches(name, threshold, as_of, brute=False)
-        if len(memo) >= self.memo_size > 0:
-            # evict the oldest query (dicts keep insertion order)
-            memo.pop(next(iter(memo), key), None)
-        if self.memo_size > 0:
-            memo[key] = tuple(out)
-        return out
+        return [(i, m) for i, m in cached if m.entry.start_date is None or m.entry.start_date <= as_of]
 
     def _compute_matches(
         self, name: str, threshold: float, as_of: dt.date | None, *, brute: bool
