@@ -74,6 +74,8 @@ _PREFIX_LEN: Final = 6
 (``supercomputer``/``supercomputing``, ``-skiy``/``-skoye``), often by more than two edits."""
 _MIN_DELETE2_LEN: Final = 7
 """Two edits reach the scorer's 0.7 cutoff from seven letters on; such words also get two-letter deletions."""
+_MERGE_KEY: Final = "\x00merge"
+"""Second part of a joined window's key in the lookup cache (words are cached under their kind)."""
 _MIN_MERGE_TARGET: Final = 4
 """The scorer merges adjacent tokens only into a word of four letters or more."""
 _MERGE_ONE_EDIT: Final = 10
@@ -140,7 +142,21 @@ def deletes2(token: str) -> set[str]:
     n = len(token)
     if n < _MIN_DELETE2_LEN:
         return set()
-    return {token[:i] + token[i + 1 : j] + token[j + 1 :] for i in range(n - 1) for j in range(i + 1, n)}
+    # from each one-letter deletion, delete a later letter (two slices per key instead of three)
+    return {
+        d[:j] + d[j + 1 :]
+        for i, d in enumerate(token[:i] + token[i + 1 :] for i in range(n - 1))
+        for j in range(i, n - 1)
+    }
+
+
+def _deletes_set(token: str) -> set[str]:
+    """``set(deletes(token))``, built without a generator (query-time hot path)."""
+    if len(token) < _MIN_DELETE_LEN:
+        return {token}
+    out = {token[:i] + token[i + 1 :] for i in range(len(token))}
+    out.add(token)
+    return out
 
 
 def _hash(key: str) -> int:
@@ -187,13 +203,14 @@ def token_keys(tok: str, kind: str, phonetic: str) -> set[str]:
     """The keys one query token looks up."""
     if kind in ("form", "stop", "num") or len(tok) == 1:
         return {tok}
-    keys = set(deletes(tok))
-    keys.update(deletes2(tok))
+    keys = _deletes_set(tok)
+    if len(tok) >= _MIN_DELETE2_LEN:
+        keys.update(deletes2(tok))
     if len(tok) > _PREFIX_LEN and kind in _WORDLIKE:
         keys.add(_PREFIX_KEY + tok[:_PREFIX_LEN])
     sing = singular(tok)
     if sing != tok:
-        keys.update(deletes(sing))
+        keys.update(_deletes_set(sing))
     if kind in _WORDLIKE and len(phonetic) >= _MIN_PHONETIC and tok.isalpha():
         keys.add(_PHONETIC_PREFIX + phonetic)
     return keys
@@ -239,9 +256,13 @@ class _Lookup:
     """Per posting: the sum of similarity x list-token weight over the variant's matching tokens."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Row:
-    """One query token (or a window of adjacent query tokens) and the list tokens it may align with."""
+    """One query token (or a window of adjacent query tokens) and the list tokens it may align with.
+
+    Not frozen: a few are built per query, and a frozen dataclass's ``__init__`` costs several times more.
+    Nothing mutates one after construction.
+    """
 
     weight: float
     ids: IntArray
@@ -382,7 +403,7 @@ class NameIndex:
         return len(self.variants)
 
     def __getstate__(self) -> dict[str, Any]:
-        state = {k: getattr(self, k) for k in self.__dict__ if k not in ("_cache", "_local")}
+        state = {k: getattr(self, k) for k in self.__dict__ if k not in ("_cache", "_local", "_factors")}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -390,15 +411,28 @@ class NameIndex:
         self._cache = {}
         self._local = threading.local()
 
-    def _scratch(self) -> tuple[FloatArray, FloatArray]:
-        """Two per-variant accumulators, all zeros, private to the calling thread (callers zero what they touch)."""
+    def _scratch(self) -> npt.NDArray[np.complex64]:
+        """A per-variant accumulator, all zeros, private to the calling thread (callers zero what they touch).
+
+        Complex: the real part sums the query side of the first bound and the imaginary part the list
+        side, so one scatter, one gather and one reset serve both. Complex addition adds the parts
+        separately, in float32, exactly as two float32 accumulators would.
+        """
         local = self._local
-        acc: tuple[FloatArray, FloatArray] | None = getattr(local, "acc", None)
+        acc: npt.NDArray[np.complex64] | None = getattr(local, "acc", None)
         if acc is None:
-            n = len(self.variants)
-            acc = (np.zeros(n, dtype=np.float32), np.zeros(n, dtype=np.float32))
+            acc = np.zeros(len(self.variants), dtype=np.complex64)
             local.acc = acc
         return acc
+
+    def _dense_scratch(self) -> FloatArray:
+        """A float32 array over all token ids (words and merge tokens), all zeros, private to the thread."""
+        local = self._local
+        dense: FloatArray | None = getattr(local, "dense", None)
+        if dense is None:
+            dense = np.zeros(len(self.all_off) - 1, dtype=np.float32)
+            local.dense = dense
+        return dense
 
     # -- step 1: token similarities --------------------------------------------------------------
 
@@ -407,8 +441,10 @@ class NameIndex:
         n = len(sims)
         if not n:
             return _EMPTY
-        ids = np.fromiter(sims, dtype=np.int32, count=n)
-        vals = np.fromiter(sims.values(), dtype=np.float32, count=n)
+        # token ids in ascending order (sorted here: cheaper than an argsort and two gathers in numpy)
+        keys = sorted(sims)
+        ids = np.array(keys, dtype=np.int32)
+        vals = np.array([sims[k] for k in keys], dtype=np.float32)
         if n == 1:
             a, b = int(self.all_off[ids[0]]), int(self.all_off[ids[0] + 1])
             var = self.all_var[a:b]
@@ -417,8 +453,6 @@ class NameIndex:
                 best = np.full(len(var), vals[0], dtype=np.float32)
                 credit = (self.all_w[a:b] * float(vals[0])).astype(np.float32)
                 return _Lookup(ids, vals, sims, var, best, credit)
-        order = np.argsort(ids)
-        ids, vals = ids[order], vals[order]
         starts = self.all_off[ids]
         lens = self.all_off[ids + 1] - starts
         total = int(lens.sum())
@@ -469,8 +503,9 @@ class NameIndex:
         sims: dict[int, float] = {}
         if kind in _WORDLIKE:
             vocab, vocab_ph = self.vocab, self._vocab_ph
-            get = self.keys.get
-            reached = set(chain.from_iterable(filter(None, map(get, token_keys(tok, kind, phonetic)))))
+            # the keys present in the index, intersected in C, then the words they reach
+            hit_keys = self.keys.keys() & token_keys(tok, kind, phonetic)
+            reached = set(chain.from_iterable(map(self.keys.__getitem__, hit_keys)))
             for v in reached:
                 s = token_similarity(tok, vocab[v], phonetic, vocab_ph[v])
                 if s > 0.0:
@@ -499,7 +534,8 @@ class NameIndex:
                 lo = np.searchsorted(self.merge_del_hash, h, side="left")
                 hi = np.searchsorted(self.merge_del_hash, h, side="right")
                 for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
-                    found.extend(self.merge_del_id[a:b].tolist())
+                    if a < b:
+                        found.extend(self.merge_del_id[a:b].tolist())
             for mid in found:
                 if n_vocab + mid not in sims:
                     s = _merge_sim(tok, self.merge_vocab[mid])
@@ -607,7 +643,7 @@ class NameIndex:
 
     def _window_row(self, joined: str) -> _Lookup:
         """Vocabulary words that adjacent query tokens, joined, may merge into (cached)."""
-        cache_key = (joined, "\x00merge")
+        cache_key = (joined, _MERGE_KEY)
         hit = self._cache.get(cache_key)
         if hit is not None:
             return hit
@@ -634,9 +670,15 @@ class NameIndex:
                     if s > 0.0:
                         sims[vid] = s
             return self._remember(cache_key, self._lookup(sims))
-        keys: set[str] = {joined} if lj < _MERGE_ONE_EDIT - 1 else set(deletes(joined))
-        get = self.keys.get
-        reached = set(chain.from_iterable(filter(None, map(get, keys))))
+        index_keys = self.keys
+        if lj < _MERGE_ONE_EDIT - 1:
+            reached: Iterable[int] = index_keys.get(joined, ())
+        else:
+            # most windows reach nothing: intersect the keys in C before touching any word
+            hit_keys = index_keys.keys() & _deletes_set(joined)
+            if not hit_keys:
+                return self._remember(cache_key, _EMPTY)
+            reached = set(chain.from_iterable(map(index_keys.__getitem__, hit_keys)))
         for vid in reached:
             other = vocab[vid]
             s = _merge_sim(joined, other) if len(other) >= _MIN_MERGE_TARGET else 0.0
@@ -646,43 +688,54 @@ class NameIndex:
 
     def _rows(self, form: NameForm) -> list[_Row]:
         rows: list[_Row] = []
-        for tok, kind, w, ph in zip(form.tokens, form.kinds, form.weights, form.phonetics, strict=True):
-            lk = self._token_row(tok, kind, ph)
-            wordlike = kind in _WORDLIKE
+        cached = self._cache.get
+        toks, kinds, weights = form.tokens, form.kinds, form.weights
+        wordlike = [k in _WORDLIKE for k in kinds]
+        for tok, kind, w, ph, is_word in zip(toks, kinds, weights, form.phonetics, wordlike, strict=True):
+            lk = cached((tok, kind))
+            if lk is None:
+                lk = self._token_row(tok, kind, ph)
             rows.append(
                 _Row(
-                    weight=w,
-                    ids=lk.ids,
-                    sims=lk.sims,
-                    sim_of=lk.sim_of,
-                    postings=lk.postings,
-                    best=lk.best,
-                    entry_credit=lk.entry_credit,
-                    essential_ok=kind not in ("form", "stop"),
-                    first=ord(tok[0]) if wordlike else -1,
-                    initial=wordlike and len(tok) == 1,
+                    w,
+                    lk.ids,
+                    lk.sims,
+                    lk.sim_of,
+                    lk.postings,
+                    lk.best,
+                    lk.entry_credit,
+                    kind not in ("form", "stop"),
+                    ord(tok[0]) if is_word else -1,
+                    is_word and len(tok) == 1,
                 )
             )
-        for start, size, joined in _windows(form):
-            if len(joined) < _MIN_MERGE_TARGET:
-                continue
-            lk = self._window_row(joined)
-            if len(lk.ids):
-                w = sum(form.weights[start : start + size])
-                rows.append(
-                    _Row(
-                        w,
-                        lk.ids,
-                        lk.sims,
-                        lk.sim_of,
-                        lk.postings,
-                        lk.best,
-                        lk.entry_credit,
-                        essential_ok=True,
-                        first=-1,
-                        initial=False,
+        # the windows ``_windows`` yields, in the same order, without a generator
+        n = len(toks)
+        for size in (2, 3):
+            for start in range(n - size + 1):
+                if not (wordlike[start] or wordlike[start + 1] or (size == 3 and wordlike[start + 2])):
+                    continue
+                joined = "".join(toks[start : start + size])
+                if len(joined) < _MIN_MERGE_TARGET:
+                    continue
+                lk = cached((joined, _MERGE_KEY))
+                if lk is None:
+                    lk = self._window_row(joined)
+                if len(lk.ids):
+                    rows.append(
+                        _Row(
+                            sum(weights[start : start + size]),
+                            lk.ids,
+                            lk.sims,
+                            lk.sim_of,
+                            lk.postings,
+                            lk.best,
+                            lk.entry_credit,
+                            True,
+                            -1,
+                            False,
+                        )
                     )
-                )
         return rows
 
     # -- steps 2 and 3: candidates and their bound -----------------------------------------------
@@ -740,19 +793,21 @@ class NameIndex:
             mq = r.best * r.weight
             me = r.entry_credit
         else:
-            # sums over rows in per-thread scratch arrays, read back over the concatenated postings
-            # (repeats included) and zeroed again
-            acc_q, acc_e = self._scratch()
-            cat = np.concatenate([r.postings for r in gen])
+            # one scatter into the per-thread complex scratch (query side real, list side imaginary), read
+            # back over the concatenated postings (repeats included) and zeroed again
+            scratch = self._scratch()
+            # platform integers: ``add.at``, ``take`` and ``put`` would each convert int32 indices again
+            cat = np.concatenate([r.postings for r in gen]).astype(np.intp)
+            vals = np.empty(len(cat), dtype=np.complex64)
+            vals.real = np.concatenate([r.best * r.weight for r in gen])
+            vals.imag = np.concatenate([r.entry_credit for r in gen])
             try:
-                for r in gen:
-                    np.add.at(acc_q, r.postings, r.best * r.weight)
-                    np.add.at(acc_e, r.postings, r.entry_credit)
-                mq = acc_q.take(cat)
-                me = acc_e.take(cat)
+                np.add.at(scratch, cat, vals)
+                summed = scratch.take(cat)
             finally:
-                acc_q.put(cat, 0.0)
-                acc_e.put(cat, 0.0)
+                scratch.put(cat, 0)
+            mq = summed.real
+            me = summed.imag
         # bound >= t  <=>  m >= t * total (organisations) or m >= t / (2 - t) * total (person discount)
         we = self._var_total32.take(cat)
         if const_q:
@@ -765,15 +820,32 @@ class NameIndex:
         if q_org:
             total *= np.float32(t)
         else:
-            total *= np.where(self.var_org.take(cat), np.float32(t), np.float32(t / (2.0 - t)))
+            total *= self._person_factor(t).take(cat)
         cand = cat[m >= total]
-        if not len(cand):
+        n_cand = len(cand)
+        if not n_cand:
             return []
-        if len(gen) > 1 and len(cand) > 1:
-            cand = np.unique(cand) if len(cand) > 4 * _SMALL else np.asarray(sorted(set(cand.tolist())), dtype=np.int32)
-        if len(cand) <= _SMALL:
-            return self._bound_small(cand.tolist(), rows, wq, q_org, threshold)
+        if n_cand <= _SMALL or (len(gen) > 1 and n_cand <= 4 * _SMALL):
+            # candidates in ascending order, without repeats (the same order ``np.unique`` gives)
+            small = sorted(set(cand.tolist())) if len(gen) > 1 else cand.tolist()
+            if len(small) <= _SMALL:
+                return self._bound_small(small, rows, wq, q_org, threshold)
+            return self._bound(np.asarray(small, dtype=np.int32), rows, wq, q_org, threshold)
+        if len(gen) > 1:
+            cand = np.unique(cand)
+            if len(cand) <= _SMALL:
+                return self._bound_small(cand.tolist(), rows, wq, q_org, threshold)
         return self._bound(cand, rows, wq, q_org, threshold)
+
+    def _person_factor(self, t: float) -> FloatArray:
+        """Per variant, the share of the total a person-like query must match: ``t`` or ``t / (2 - t)``."""
+        factors: dict[float, FloatArray] = self.__dict__.setdefault("_factors", {})
+        f = factors.get(t)
+        if f is None:
+            f = np.where(self.var_org, np.float32(t), np.float32(t / (2.0 - t)))
+            if len(factors) < 64:
+                factors[t] = f
+        return f
 
     def _bound_small(
         self, cand: list[int], rows: list[_Row], wq: float, q_org: bool, threshold: float
@@ -842,6 +914,7 @@ class NameIndex:
     def _bound(
         self, cand: IntArray, rows: list[_Row], wq: float, q_org: bool, threshold: float
     ) -> list[tuple[int, float]]:
+        """The score bound of many candidates, vectorised (see ``_bound_small`` for the same in plain Python)."""
         # gather every candidate's tokens, then its merge tokens, into one flat array with segment ids
         starts, ends = self.var_off[cand], self.var_off[cand + 1]
         lens = (ends - starts).astype(np.int64)
@@ -865,24 +938,40 @@ class NameIndex:
         else:
             n_real = len(first)
         n_cand = len(cand)
+        if n_real < len(tok):
+            # merge tokens were appended after all words: regroup everything by candidate (stable, so each
+            # candidate's words keep their order, then its merge tokens), making every segment contiguous
+            by_cand = np.argsort(seg, kind="stable")
+            tok, tok_w, seg, first, single = tok[by_cand], tok_w[by_cand], seg[by_cand], first[by_cand], single[by_cand]
+            is_word = by_cand < n_real
+        else:
+            is_word = None
+        tok = tok.astype(np.intp)
+        counts = np.bincount(seg, minlength=n_cand)
+        seg_start = np.cumsum(counts) - counts
+        # a row's similarities are scattered into a dense per-thread array over all token ids, read at the
+        # gathered tokens, and zeroed again
+        dense = self._dense_scratch()
         best_e = np.zeros(len(tok), dtype=np.float32)
         mq = np.zeros(n_cand, dtype=np.float64)
         for r in rows:
-            sim = np.zeros(len(tok), dtype=np.float32)
             if len(r.ids):
-                p = np.searchsorted(r.ids, tok)
-                p[p >= len(r.ids)] = 0
-                found = r.ids[p] == tok
-                sim[found] = r.sims[p[found]]
+                dense[r.ids] = r.sims
+                try:
+                    sim = dense.take(tok)
+                finally:
+                    dense[r.ids] = 0.0
+            else:
+                sim = np.zeros(len(tok), dtype=np.float32)
             if r.first >= 0:
                 # an initial aligns with a word that starts with its letter (either side)
                 near = (first == r.first) & (single | r.initial)
-                near[n_real:] = False
+                if is_word is not None:
+                    near &= is_word
                 np.maximum(sim, np.where(near, np.float32(INITIAL_SIM), np.float32(0.0)), out=sim)
             np.maximum(best_e, sim, out=best_e)
-            row_best = np.zeros(n_cand, dtype=np.float32)
-            np.maximum.at(row_best, seg, sim)
-            mq += r.weight * row_best
+            # similarities are >= 0: a segment's maximum equals the maximum started from zero
+            mq += r.weight * np.maximum.reduceat(sim, seg_start)
         me = np.bincount(seg, weights=tok_w * best_e, minlength=n_cand)
         we = self.var_total[cand]
         m = np.minimum(mq, wq) + np.minimum(me, we)

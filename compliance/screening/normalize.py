@@ -57,7 +57,9 @@ _CONFUSABLES: Final[dict[str, str]] = {
 _CONFUSABLE_TABLE: Final = str.maketrans(_CONFUSABLES)
 
 
+@lru_cache(maxsize=8192)
 def _is_latin_letter(ch: str) -> bool:
+    """(Cached per character: ``unicodedata.name`` is slow, and a name repeats its letters.)"""
     return ch.isalpha() and ("a" <= ch <= "z" or "LATIN" in unicodedata.name(ch, ""))
 
 
@@ -134,7 +136,7 @@ def transliterate(text: str) -> str:
     Pinyin syllables carry a leading ``\\x01`` mark (kept through ``clean_punctuation``) so that
     ``classify_tokens`` can weigh a syllable as half a word; ``strip_marks`` removes it.
     """
-    if not _NON_ASCII_RE.search(text):
+    if text.isascii():
         return text
     if _HAN_RE.search(text):
         for han, repl in _HAN_FORMS:
@@ -166,7 +168,8 @@ def clean_punctuation(text: str) -> str:
     """
     text = text.replace("&", " and ").replace("+", " and ")
     text = _APOSTROPHE_RE.sub("", text)
-    text = _INITIALISM_RE.sub(lambda m: m.group(0).replace(".", ""), text)
+    if "." in text:  # every initialism has a dot
+        text = _INITIALISM_RE.sub(lambda m: m.group(0).replace(".", ""), text)
     return " ".join(_NON_WORD_RE.sub(" ", text).split())
 
 
@@ -447,12 +450,17 @@ def normalize_text(name: str) -> str:
     return clean_punctuation(text)
 
 
+_PHONETIC_KINDS: Final = frozenset({"core", "generic", "syl"})
+
+
 @lru_cache(maxsize=65536)
 def analyze(name: str) -> NameForm:
     """Run the whole pipeline on one name (cached: the result is immutable)."""
     classified = classify_tokens(tokenize(normalize_text(name)))
-    tokens = tuple(t for t, _ in classified)
-    kinds = tuple(k for _, k in classified)
-    weights = tuple(WEIGHTS[k] for k in kinds)
-    phonetics = tuple(phonetic_key(t) if k in ("core", "generic", "syl") else t for t, k in classified)
+    if not classified:
+        return NameForm(name, (), (), (), (), 0)
+    tokens = tuple([t for t, _ in classified])
+    kinds = tuple([k for _, k in classified])
+    weights = tuple([WEIGHTS[k] for k in kinds])
+    phonetics = tuple([phonetic_key(t) if k in _PHONETIC_KINDS else t for t, k in classified])
     return NameForm(name, tokens, kinds, weights, phonetics, sum(weights))

@@ -26,6 +26,8 @@ from rapidfuzz.distance import Levenshtein
 
 from compliance.screening.normalize import NameForm
 
+_normalized_similarity: Final = Levenshtein.normalized_similarity
+
 SCORER_NAME: Final = "compliance.screening.weighted-token-dice"
 SCORER_VERSION: Final = "1.0.0"
 
@@ -66,22 +68,24 @@ def token_similarity(a: str, b: str, pa: str = "", pb: str = "") -> float:
         # an initial meets a word that starts with it
         return INITIAL_SIM if a[0] == b[0] else 0.0
     longest = la if la > lb else lb
-    cutoff = fuzzy_cutoff(longest)
-    sim = Levenshtein.normalized_similarity(a, b)
+    if longest <= 3:
+        return 0.0  # exact only (``fuzzy_cutoff``), too short for the plural and phonetic rescues below
+    # ``fuzzy_cutoff(longest)``, inlined: this runs for every word pair the index and the aligner compare
+    cutoff = 0.75 if longest <= 5 else 0.7
+    sim = _normalized_similarity(a, b)
     if sim >= cutoff:
         return sim
-    if longest >= 6:
+    if longest >= 6 and (a[-1] == "s" or b[-1] == "s"):  # ``singular`` changes only words ending in s
         # compare singulars: a misspelt plural (``technoxogies``) against a canonical singular (``technology``)
         sa, sb = singular(a), singular(b)
         if sa != a or sb != b:
-            sim2 = Levenshtein.normalized_similarity(sa, sb)
+            sim2 = _normalized_similarity(sa, sb)
             if sim2 >= fuzzy_cutoff(max(len(sa), len(sb))):
                 return min(sim2, sim + 0.1)
     if (
         pa
         and pa == pb
         and len(pa) >= MIN_PHONETIC_KEY
-        and longest >= 4
         and sim >= 0.4
         and (a[0] == b[0] or (a[0] in _VOWELS and b[0] in _VOWELS))
     ):
@@ -105,6 +109,9 @@ Pair = tuple[tuple[int, ...], tuple[int, ...], float]
 def align(q: NameForm, e: NameForm) -> list[Pair]:
     """The one-to-one (or merged) alignment of the query's tokens to the list name's tokens."""
     qt, et = q.tokens, e.tokens
+    if qt == et:
+        # the same tokens: the exact pass pairs each with itself (a frequent case: a listed name as is)
+        return [((i,), (i,), 1.0) for i in range(len(qt))]
     qk, ek = q.kinds, e.kinds
     nq, ne = len(qt), len(et)
     q_free = [True] * nq
@@ -139,13 +146,13 @@ def align(q: NameForm, e: NameForm) -> list[Pair]:
             for j in fe:
                 s = token_similarity(qt[i], et[j], qp[i], ep[j])
                 if s > 0.0:
-                    cands.append((s, i, j))
-        cands.sort(key=lambda c: (-c[0], c[1], c[2]))
-        for s, i, j in cands:
+                    cands.append((-s, i, j))
+        cands.sort()  # best first, then by query position, then by list position
+        for neg_s, i, j in cands:
             if q_free[i] and e_free[j]:
                 q_free[i] = False
                 e_free[j] = False
-                pairs.append(((i,), (j,), s))
+                pairs.append(((i,), (j,), -neg_s))
     return pairs
 
 
@@ -167,24 +174,28 @@ def _merge(
     free_y = [j for j in range(len(yt)) if y_free[j] and len(yt[j]) >= 4 and yk[j] in _WORDLIKE]
     if not free_y:
         return
+    x_len = [len(t) for t in xt]
     for size in (3, 2):
         for start in range(nx - size + 1):
             if not (x_free[start] and x_free[start + 1] and (size == 2 or x_free[start + 2])):
                 continue
-            window = tuple(range(start, start + size))
-            if not any(xk[i] in _WORDLIKE for i in window):
+            if not (xk[start] in _WORDLIKE or xk[start + 1] in _WORDLIKE or (size == 3 and xk[start + 2] in _WORDLIKE)):
                 continue
-            joined = "".join([xt[i] for i in window])
-            lj = len(joined)
+            lj = x_len[start] + x_len[start + 1] + (x_len[start + 2] if size == 3 else 0)
+            joined = ""
             for j in free_y:
                 if not y_free[j]:
                     continue
                 target = yt[j]
                 lt = len(target)
+                # the length test first: the joined text is built only for a target of a close length
                 if (lt - lj if lt > lj else lj - lt) > 0.1 * (lt if lt > lj else lj):
                     continue
+                if not joined:
+                    joined = "".join(xt[start : start + size])
                 sim = 1.0 if target == joined else Levenshtein.normalized_similarity(joined, target)
                 if sim >= MERGE_MIN_SIM:
+                    window = tuple(range(start, start + size))
                     for i in window:
                         x_free[i] = False
                     y_free[j] = False
@@ -194,7 +205,7 @@ def _merge(
 
 def is_org_like(q: NameForm, e: NameForm) -> bool:
     """True when either name carries a legal form or a generic organisation word."""
-    return any(k in _ORG_KINDS for k in q.kinds) or any(k in _ORG_KINDS for k in e.kinds)
+    return not (_ORG_KINDS.isdisjoint(q.kinds) and _ORG_KINDS.isdisjoint(e.kinds))
 
 
 def score_pairs(q: NameForm, e: NameForm, pairs: list[Pair]) -> float:
@@ -230,17 +241,30 @@ def score(q: NameForm, e: NameForm) -> float:
     return score_pairs(q, e, align(q, e))
 
 
+def _pair_order(p: Pair) -> tuple[int, int]:
+    return p[0][0], p[1][0]
+
+
 def explain(q: NameForm, e: NameForm, pairs: list[Pair]) -> list[tuple[str, str, float]]:
     """Alignment as (query token(s), list token(s), similarity); unmatched tokens pair with ``""``."""
+    qt, et = q.tokens, e.tokens
     out: list[tuple[str, str, float]] = []
     used_q: set[int] = set()
     used_e: set[int] = set()
-    for qi, ei, s in sorted(pairs, key=lambda p: (p[0][0], p[1][0])):
+    for qi, ei, s in sorted(pairs, key=_pair_order):
         used_q.update(qi)
         used_e.update(ei)
-        out.append((" ".join(q.tokens[i] for i in qi), " ".join(e.tokens[j] for j in ei), round(s, 4)))
-    out.extend((q.tokens[i], "", 0.0) for i in range(len(q.tokens)) if i not in used_q)
-    out.extend(("", e.tokens[j], 0.0) for j in range(len(e.tokens)) if j not in used_e)
+        out.append(
+            (
+                qt[qi[0]] if len(qi) == 1 else " ".join([qt[i] for i in qi]),
+                et[ei[0]] if len(ei) == 1 else " ".join([et[j] for j in ei]),
+                round(s, 4),
+            )
+        )
+    if len(used_q) < len(qt):
+        out.extend((qt[i], "", 0.0) for i in range(len(qt)) if i not in used_q)
+    if len(used_e) < len(et):
+        out.extend(("", et[j], 0.0) for j in range(len(et)) if j not in used_e)
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from rapidfuzz.distance import Levenshtein
 from screening_helpers import shared
@@ -132,5 +133,28 @@ def test_scratch_accumulators_stay_zero(default_screener: Screener) -> None:
     index: NameIndex = default_screener.index
     for q in ["Huawei Technologies Co Ltd", "Inspur Group", "SMIC North", "Sugon Information Industry"]:
         index.bounded_candidates(analyze(q), 0.7)
-    acc_q, acc_e = index._scratch()
-    assert not acc_q.any() and not acc_e.any()
+    acc = index._scratch()
+    assert not acc.any()
+
+
+def test_vectorised_bound_equals_the_plain_bound(default_screener: Screener) -> None:
+    """``_bound`` (numpy, many candidates) and ``_bound_small`` (plain Python) compute the same bound."""
+    index: NameIndex = default_screener.index
+    every = list(range(len(index.variants)))
+    for q in [
+        "Huawei Technologies Co Ltd",
+        "Inspur Group",
+        "SMIC North",
+        "Sugon Information Industry",
+        "hua wei",
+        "J Lee",
+    ]:
+        form = analyze(q)
+        rows = index._rows(form)
+        q_org = any(k in ("form", "generic") for k in form.kinds)
+        vectorised = dict(index._bound(np.asarray(every, dtype=np.int32), rows, form.total_weight, q_org, 0.0))
+        plain = dict(index._bound_small(every, rows, form.total_weight, q_org, 0.0))
+        assert vectorised.keys() == plain.keys() == set(every)
+        for v, b in plain.items():
+            assert vectorised[v] == pytest.approx(b, abs=1e-5), (q, index.variants[v].name)
+    assert not index._dense_scratch().any()

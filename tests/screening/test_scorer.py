@@ -78,3 +78,29 @@ def test_unmatched_tokens_are_listed() -> None:
     q, e = analyze("Huawei Cloud"), analyze("Huawei")
     rows = explain(q, e, align(q, e))
     assert ("cloud", "", 0.0) in rows
+
+
+def test_identical_tokens_align_one_to_one_in_order() -> None:
+    # the shortcut for equal token sequences gives what the exact pass gives, repeated words included
+    q = analyze("Bank Melli Bank Iran")
+    pairs = align(q, analyze("BANK MELLI BANK IRAN"))
+    assert pairs == [((0,), (0,), 1.0), ((1,), (1,), 1.0), ((2,), (2,), 1.0), ((3,), (3,), 1.0)]
+    assert explain(q, q, pairs) == [
+        ("bank", "bank", 1.0),
+        ("melli", "melli", 1.0),
+        ("bank", "bank", 1.0),
+        ("iran", "iran", 1.0),
+    ]
+
+
+def test_fuzzy_alignment_is_greedy_best_first_with_positional_ties() -> None:
+    # two query words tie for one list word: the earlier query word takes it
+    pairs = align(analyze("petrov petrov"), analyze("petrof"))
+    assert pairs == [((0,), (0,), pytest.approx(token_similarity("petrov", "petrof")))]
+
+
+def test_short_and_plural_word_similarities() -> None:
+    assert token_similarity("abc", "abd") == 0.0  # three letters: exact only
+    # a misspelt plural against a singular: 0.67 as spelt, rescued by comparing singulars
+    assert token_similarity("technxlogies", "technology") == pytest.approx(0.7667, abs=1e-4)
+    assert token_similarity("technxlogiez", "technology") == 0.0  # no plural, no rescue
