@@ -73,6 +73,11 @@ class EngineSpec:
     """Decision-log path; every worker appends to it (the log serialises appends with a file lock)."""
     audit_mask: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # Checked here, in the process that builds the spec, rather than as a traceback from every worker.
+        if isinstance(self.screening, tuple) and not self.screening:
+            raise ValueError("EngineSpec.screening: give list files, 'default' (the embedded list) or 'none'")
+
     def build_engine(self) -> Engine:
         from compliance.audit import open_audit_log
 

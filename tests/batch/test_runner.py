@@ -224,3 +224,9 @@ def test_an_unreadable_input_closes_the_workers_launched_for_it(
     with pytest.raises(OSError, match="disk went away"):
         screen_batch([source], tmp_path / "out.jsonl", spec, BatchOptions(workers=2))
     assert pools and not pools[0]._workers  # closed: no worker process left behind
+
+
+def test_an_empty_list_of_screening_files_is_refused_where_the_spec_is_built() -> None:
+    with pytest.raises(ValueError, match=r"'default' .* or 'none'"):
+        EngineSpec(screening=())
+    assert EngineSpec(screening="none").screening == "none"
