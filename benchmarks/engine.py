@@ -30,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -202,18 +203,28 @@ def time_raw_floor(engine: Engine, txns: list[Transaction]) -> dict[str, float]:
 
     def once(facts: Any) -> int:
         sid = f"r{next(counter)}"
-        payload = encode_facts(facts, sid, fields)
-        fired = 0
-        for h in handles:
-            _, state = dre.assert_facts(h, payload)
-            res = dre.start_action_for_state(h, state)
-            msg = res[1] if res else None
-            while msg:
-                fired += msg[2 : msg.index('"', 2)] != SENTINEL_RULE
-                msg = dre.complete_and_start_action(h, state)
-            dre.delete_state(h, sid)
-        return fired
+        return _raw_session(handles, encode_facts(facts, sid, fields), sid)
 
+    return _time_raw(once, fact_sets)
+
+
+def _raw_session(handles: list[int], payload: str, sid: str) -> int:
+    """assert + drain + delete of one payload on each handle, raw; the number of rules fired."""
+    import durable_rules_engine as dre
+
+    fired = 0
+    for h in handles:
+        _, state = dre.assert_facts(h, payload)
+        res = dre.start_action_for_state(h, state)
+        msg = res[1] if res else None
+        while msg:
+            fired += msg[2 : msg.index('"', 2)] != SENTINEL_RULE
+            msg = dre.complete_and_start_action(h, state)
+        dre.delete_state(h, sid)
+    return fired
+
+
+def _time_raw(once: Callable[[Any], int], fact_sets: list[Any]) -> dict[str, float]:
     for facts in fact_sets[:500]:
         once(facts)
     gc.collect()
@@ -229,8 +240,6 @@ def time_raw_floor(engine: Engine, txns: list[Transaction]) -> dict[str, float]:
 def time_raw_floor_as_run(engine: Engine, txns: list[Transaction]) -> dict[str, float]:
     """The raw floor on the C rulesets the durable backend actually runs: only the rules whose fact types are
     present, transaction patterns folded into their other pattern (see DurableBackend). Same raw calls."""
-    import durable_rules_engine as dre
-
     backend = engine._loaded.backend
     assert isinstance(backend, DurableBackend)
     fact_sets = [engine.fire(t)[0].facts for t in txns]
@@ -241,28 +250,9 @@ def time_raw_floor_as_run(engine: Engine, txns: list[Transaction]) -> dict[str, 
         txn = [f for f in facts if f.type == "transaction"]
         hset = backend._handle_set(frozenset(f.type for f in facts), len(txn) == 1)
         extra = hset.extra(txn[0]) if len(txn) == 1 and hset.fused else None
-        payload = encode_facts(facts, sid, backend._fields, extra)
-        fired = 0
-        for h in hset.handles:
-            _, state = dre.assert_facts(h, payload)
-            res = dre.start_action_for_state(h, state)
-            msg = res[1] if res else None
-            while msg:
-                fired += msg[2 : msg.index('"', 2)] != SENTINEL_RULE
-                msg = dre.complete_and_start_action(h, state)
-            dre.delete_state(h, sid)
-        return fired
+        return _raw_session(hset.handles, encode_facts(facts, sid, backend._fields, extra), sid)
 
-    for facts in fact_sets[:500]:
-        once(facts)
-    gc.collect()
-    lat: list[int] = []
-    start = time.perf_counter()
-    for facts in fact_sets:
-        s = time.perf_counter_ns()
-        once(facts)
-        lat.append(time.perf_counter_ns() - s)
-    return stats(lat, time.perf_counter() - start)
+    return _time_raw(once, fact_sets)
 
 
 def main() -> None:

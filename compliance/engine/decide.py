@@ -8,7 +8,7 @@ Catala-style declared exceptions, never silent precedence); (3) qualify licence 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from compliance.conditions import Condition, _show, eval_test, referenced_fields
@@ -157,7 +157,10 @@ def _finding(
     ordered = sorted(bound.items())
     shared = bool(ordered) and all(f.memo.get(SHARED) for _, f in ordered)
     if not shared:
-        return _transaction_finding(ruleset, rule, act, bound, ordered, facts, by, period)
+        plan = _plan(rule, ruleset)
+        return _transaction_finding(
+            plan, ordered, by, period, lambda: _make_finding(ruleset, rule, act, bound, ordered, facts, by, period)
+        )
     key = (id(rule), tuple(id(f) for _, f in ordered), id(period), by.rule_id if by else None)
     cached = _FINDINGS.get(key)
     if (
@@ -173,14 +176,11 @@ def _finding(
 
 
 def _transaction_finding(
-    ruleset: Ruleset,
-    rule: Rule,
-    act: Activation,
-    bound: Mapping[str, Fact],
+    plan: _Plan,
     ordered: Sequence[tuple[str, Fact]],
-    facts: Mapping[str, Fact],
     by: Activation | None,
     period: Period | None,
+    make: Callable[[], Finding],
 ) -> Finding:
     """A finding that binds the transaction's own fact (new for every transaction) beside shared facts.
 
@@ -190,13 +190,13 @@ def _transaction_finding(
     Anything else (a screening hit, a rule that uses the transaction id itself) is built afresh.
     """
     own = [(alias, fact) for alias, fact in ordered if not fact.memo.get(SHARED)]
-    plan = _plan(rule, ruleset)
     if len(own) != 1 or own[0][1].type != "transaction" or own[0][0] in plan.reads_id:
-        return _make_finding(ruleset, rule, act, bound, ordered, facts, by, period)
+        return make()
     alias, fact = own[0]
     content = _content(fact, plan.reads.get(alias, ()))
     if content is None:
-        return _make_finding(ruleset, rule, act, bound, ordered, facts, by, period)
+        return make()
+    rule = plan.rule
     others = tuple(f for a, f in ordered if a != alias)
     key = (id(rule), id(period), by.rule_id if by else None, alias, tuple(id(f) for f in others), content)
     cached = _BY_CONTENT.get(key)
@@ -207,7 +207,7 @@ def _transaction_finding(
         and all(a is b for a, b in zip(cached[2], others, strict=True))
     ):
         return _retarget(cached[3], alias, str(fact.fields.get("id", fact.id)))
-    finding = _make_finding(ruleset, rule, act, bound, ordered, facts, by, period)
+    finding = make()
     _BY_CONTENT.put(key, (rule, period, others, finding))
     return finding
 

@@ -280,6 +280,11 @@ class _Row:
     """A one-letter word: aligns at 0.6 with any list word starting with that letter."""
 
 
+def _row(lk: _Lookup, weight: float, essential_ok: bool, first: int, initial: bool) -> _Row:
+    """A query row from a token's (or a joined window's) lookup."""
+    return _Row(weight, lk.ids, lk.sims, lk.sim_of, lk.postings, lk.best, lk.entry_credit, essential_ok, first, initial)
+
+
 _EMPTY: Final = _Lookup(_NO_IDS, _NO_SIMS, {}, _NO_IDS, _NO_SIMS, _NO_SIMS)
 
 
@@ -696,18 +701,7 @@ class NameIndex:
             if lk is None:
                 lk = self._token_row(tok, kind, ph)
             rows.append(
-                _Row(
-                    w,
-                    lk.ids,
-                    lk.sims,
-                    lk.sim_of,
-                    lk.postings,
-                    lk.best,
-                    lk.entry_credit,
-                    kind not in ("form", "stop"),
-                    ord(tok[0]) if is_word else -1,
-                    is_word and len(tok) == 1,
-                )
+                _row(lk, w, kind not in ("form", "stop"), ord(tok[0]) if is_word else -1, is_word and len(tok) == 1)
             )
         # the windows ``_windows`` yields, in the same order, without a generator
         n = len(toks)
@@ -722,20 +716,7 @@ class NameIndex:
                 if lk is None:
                     lk = self._window_row(joined)
                 if len(lk.ids):
-                    rows.append(
-                        _Row(
-                            sum(weights[start : start + size]),
-                            lk.ids,
-                            lk.sims,
-                            lk.sim_of,
-                            lk.postings,
-                            lk.best,
-                            lk.entry_credit,
-                            True,
-                            -1,
-                            False,
-                        )
-                    )
+                    rows.append(_row(lk, sum(weights[start : start + size]), True, -1, False))
         return rows
 
     # -- steps 2 and 3: candidates and their bound -----------------------------------------------
