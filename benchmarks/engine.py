@@ -247,10 +247,8 @@ def time_raw_floor_as_run(engine: Engine, txns: list[Transaction]) -> dict[str, 
 
     def once(facts: Any) -> int:
         sid = f"q{next(counter)}"
-        txn = [f for f in facts if f.type == "transaction"]
-        hset = backend._handle_set(frozenset(f.type for f in facts), len(txn) == 1)
-        extra = hset.extra(txn[0]) if len(txn) == 1 and hset.fused else None
-        return _raw_session(hset.handles, encode_facts(facts, sid, backend._fields, extra), sid)
+        hset, payload, _ = backend.prepare(facts, sid)
+        return _raw_session(hset.handles, payload, sid)
 
     return _time_raw(once, fact_sets)
 

@@ -239,20 +239,20 @@ def _early_pool(inputs: Sequence[Path], spec: EngineSpec, options: BatchOptions)
         return None  # read_inputs reports the missing file
     if size < EARLY_LAUNCH_BYTES:
         return None
-    pool = WorkerPool(spec, options.workers or os.cpu_count() or 1)
+    pool = WorkerPool(spec, _worker_count(options))
     pool.launch()
     return pool
 
 
+def _worker_count(options: BatchOptions) -> int:
+    """``--workers``, or the core count when not given."""
+    return options.workers if options.workers is not None else os.cpu_count() or 1
+
+
 def _pool_for(spec: EngineSpec, options: BatchOptions, chunks: int, records: int) -> WorkerPool | InlinePool:
-    workers = options.workers
-    if workers is None:
-        if chunks <= 1:
-            return InlinePool(spec)
-        workers = os.cpu_count() or 1
-    if workers == 0:
+    if options.workers == 0 or (options.workers is None and chunks <= 1):
         return InlinePool(spec)
-    return WorkerPool(spec, max(1, min(workers, chunks)))
+    return WorkerPool(spec, max(1, min(_worker_count(options), chunks)))
 
 
 # ------------------------------------------------------------------------------------------------

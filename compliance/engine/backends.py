@@ -17,7 +17,7 @@ import math
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 from compliance.conditions import (
@@ -351,11 +351,11 @@ class _HandleSet:
     handles: list[int]
     aliases: dict[str, tuple[str, ...]]
     """Per rule, the aliases of its compiled patterns (what an activation binds)."""
-    fused: dict[str, str] = field(default_factory=dict)
+    fused: dict[str, str]
     """Per fused rule, the alias its transaction pattern had."""
-    copied: frozenset[str] = frozenset()
+    copied: frozenset[str]
     """Transaction fields the fused rules test, copied into the facts of the host types."""
-    hosts: frozenset[str] = frozenset()
+    hosts: frozenset[str]
     """Fact types that carry a copy of the transaction's fields."""
 
     def extra(self, transaction: Fact) -> dict[str, str]:
@@ -473,14 +473,19 @@ class DurableBackend:
         """The C handles of the whole ruleset (replaced when an engine error poisons them)."""
         return list(self._full.handles)
 
-    def fire(self, facts: Sequence[Fact]) -> list[Activation]:
+    def prepare(self, facts: Sequence[Fact], sid: str) -> tuple[_HandleSet, str, Fact | None]:
+        """What an evaluation sends: the handle set for the fact types present, the payload, and the
+        transaction fact when there is exactly one (the folded rules' binding). Call under the lock."""
         transactions = [fact for fact in facts if fact.type == "transaction"]
         transaction = transactions[0] if len(transactions) == 1 else None
+        hset = self._handle_set(frozenset([fact.type for fact in facts]), transaction is not None)
+        extra = hset.extra(transaction) if transaction is not None and hset.fused else None
+        return hset, encode_facts(facts, sid, self._fields, extra), transaction
+
+    def fire(self, facts: Sequence[Fact]) -> list[Activation]:
         with self._lock:  # assert → drain → delete must be atomic per ruleset (notes §10.7)
-            hset = self._handle_set(frozenset([fact.type for fact in facts]), transaction is not None)
             sid = f"s{next(self._sids)}"  # fresh sid per evaluation; sessions are deleted (1024-sid cap)
-            extra = hset.extra(transaction) if transaction is not None and hset.fused else None
-            payload = encode_facts(facts, sid, self._fields, extra)
+            hset, payload, transaction = self.prepare(facts, sid)
             out: list[Activation] = []
             for handle in hset.handles:
                 out.extend(self._fire_one(hset, handle, payload, sid, facts, transaction))

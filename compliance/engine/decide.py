@@ -161,18 +161,29 @@ def _finding(
         return _transaction_finding(
             plan, ordered, by, period, lambda: _make_finding(ruleset, rule, act, bound, ordered, facts, by, period)
         )
-    key = (id(rule), tuple(id(f) for _, f in ordered), id(period), by.rule_id if by else None)
-    cached = _FINDINGS.get(key)
-    if (
-        cached is not None
-        and cached[0] is rule
-        and cached[1] is period
-        and all(a is b for a, (_, b) in zip(cached[2], ordered, strict=True))
-    ):
-        return cached[3]
-    finding = _make_finding(ruleset, rule, act, bound, ordered, facts, by, period)
-    _FINDINGS.put(key, (rule, period, tuple(f for _, f in ordered), finding))
+    held = tuple(f for _, f in ordered)
+    key = (id(rule), tuple(id(f) for f in held), id(period), by.rule_id if by else None)
+    finding = _cached(_FINDINGS, key, rule, period, held)
+    if finding is None:
+        finding = _make_finding(ruleset, rule, act, bound, ordered, facts, by, period)
+        _FINDINGS.put(key, (rule, period, held, finding))
     return finding
+
+
+_FindingCache = BoundedCache[tuple[Rule, Period | None, tuple[Fact, ...], Finding]]
+
+
+def _cached(
+    cache: _FindingCache, key: tuple[object, ...], rule: Rule, period: Period | None, held: tuple[Fact, ...]
+) -> Finding | None:
+    """The finding kept under ``key``, if the entry was made from these very rule, period and facts (it holds
+    them, so the ids in its key are never reused while it lives)."""
+    entry = cache.get(key)
+    if entry is None or entry[0] is not rule or entry[1] is not period:
+        return None
+    if len(entry[2]) != len(held) or any(a is not b for a, b in zip(entry[2], held, strict=False)):
+        return None
+    return entry[3]
 
 
 def _transaction_finding(
@@ -199,14 +210,9 @@ def _transaction_finding(
     rule = plan.rule
     others = tuple(f for a, f in ordered if a != alias)
     key = (id(rule), id(period), by.rule_id if by else None, alias, tuple(id(f) for f in others), content)
-    cached = _BY_CONTENT.get(key)
-    if (
-        cached is not None
-        and cached[0] is rule
-        and cached[1] is period
-        and all(a is b for a, b in zip(cached[2], others, strict=True))
-    ):
-        return _retarget(cached[3], alias, str(fact.fields.get("id", fact.id)))
+    cached = _cached(_BY_CONTENT, key, rule, period, others)
+    if cached is not None:
+        return _retarget(cached, alias, str(fact.fields.get("id", fact.id)))
     finding = make()
     _BY_CONTENT.put(key, (rule, period, others, finding))
     return finding
