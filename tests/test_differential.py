@@ -3,6 +3,10 @@
 Random rules (every operator of the condition language, negations, alternatives, joins of up to three
 patterns including two of one fact type, equality references) meet random facts (missing fields, lists,
 floats that json would print with exponents). Both backends must return identical (rule, bindings) sets.
+
+Some facts are marked shared, as enrichment's cached party and item facts are, and a shared fact with the
+same content is the same object in every transaction of an example: rules whose facts are all shared are
+then answered from per-fact pattern results kept in the fact's memo (compliance.engine.alpha).
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
-from compliance.conditions import Condition, ConditionError, parse_condition
-from compliance.engine.backends import DurableBackend, ReferenceBackend
-from compliance.facts import Fact, clean_fields
+from compliance.conditions import Condition, ConditionError, compile_pattern, parse_condition
+from compliance.engine.backends import MAX_GROUPS_PER_PATTERN, DurableBackend, ReferenceBackend, groups
+from compliance.facts import SHARED, Fact, clean_fields
 
 EXAMPLES = int(os.environ.get("DIFFERENTIAL_EXAMPLES", "500"))
 FACT_SETS_PER_EXAMPLE = 10  # EXAMPLES x FACT_SETS_PER_EXAMPLE transactions: 5,000 by default
@@ -117,13 +121,16 @@ def rule(draw: st.DrawFn, index: int) -> _Rule:
             body["id"] = {"eq": {"ref": "lease0.lessee_id"}}  # an equality join (safe in durable_rules)
         when[alias] = {"fact": fact_type, **body}
     try:
-        return _Rule(f"R{index}", parse_condition(when))
+        condition = parse_condition(when)
     except ConditionError as exc:  # joins beside alternatives are refused (durable ignores the join there)
         assert "plain comparisons" in str(exc)
         for body in when.values():
             if isinstance(body.get("id"), dict) and "ref" in str(body["id"]):
                 body["id"] = {"exists": True}  # keep the pattern non-empty (the join was its only test)
-        return _Rule(f"R{index}", parse_condition(when))
+        condition = parse_condition(when)
+    # A pattern past the C core's and/or group limit is refused at load (tested on its own below).
+    assume(all(groups(compile_pattern(p)) <= MAX_GROUPS_PER_PATTERN for p in condition.patterns))
+    return _Rule(f"R{index}", condition)
 
 
 @st.composite
@@ -137,8 +144,21 @@ def fact_set(draw: st.DrawFn) -> list[Fact]:
                     values["id"] = f"p{n + 1}" if fact_type == "party" else f"{fact_type[0]}{n + 1}"
                 elif draw(st.integers(0, 3)):  # a quarter of fields missing
                     values[name] = draw(_value(kind))
-            facts.append(Fact(fact_type, values["id"], clean_fields(values)))
+            fact = Fact(fact_type, values["id"], clean_fields(values))
+            if draw(st.integers(0, 2)):  # two thirds shared, as enrichment's party and item facts are
+                fact.memo[SHARED] = True
+            facts.append(fact)
     return facts
+
+
+def _pooled(facts: list[Fact], pool: dict[str, Fact]) -> list[Fact]:
+    """Shared facts with equal content become one object across an example's transactions (as a fact cache
+    hands them out), so memoized pattern results are reused, not only computed."""
+    out = []
+    for fact in facts:
+        shared = fact.memo.get(SHARED)
+        out.append(pool.setdefault(f"{fact.key}|{sorted(fact.fields.items())}", fact) if shared else fact)
+    return out
 
 
 _counter = iter(range(10**9))
@@ -157,7 +177,9 @@ _counter = iter(range(10**9))
 def test_durable_and_reference_fire_the_same_rules(rules: tuple[_Rule, ...], transactions: list[list[Fact]]) -> None:
     durable = DurableBackend(rules, f"diff{next(_counter)}")  # type: ignore[arg-type]
     reference = ReferenceBackend(rules)  # type: ignore[arg-type]
-    for facts in transactions:
+    pool: dict[str, Fact] = {}
+    for drawn in transactions:
+        facts = _pooled(drawn, pool)
         expected = reference.fire(facts)
         actual = durable.fire(facts)
         assert actual == expected, _describe(rules, facts, expected, actual)
@@ -329,6 +351,63 @@ def test_a_transaction_pattern_is_folded_into_the_other_pattern_with_the_same_ac
     fused_sets = [hset for (_, fused), hset in backend._by_rules.items() if fused]
     assert fused_sets and fused_sets[0].fused == {"AC": "transaction"}
     assert fused_sets[0].copied == {"destination_groups", "value_usd"}
+
+
+def test_rules_over_shared_facts_are_answered_from_per_fact_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule without joins whose facts are all shared leaves the per-transaction session: the C core tests
+    its patterns once per fact text (a one-fact session), and the activations equal the reference's. A join,
+    a transaction pattern or an unshared fact keeps a rule in the session."""
+    pair = _Rule("PAIR", parse_condition({"party": {"receiving": True}, "item": {"advanced": True}}))
+    join = _Rule(
+        "JOIN", parse_condition({"party": {"country": "CN"}, "item": {"eccn": {"eq": {"ref": "party.country"}}}})
+    )
+    txn = _Rule("TXN", parse_condition({"transaction": {"value_usd": {"gt": 1}}, "item": {"advanced": True}}))
+    rules = [pair, join, txn]
+    backend = DurableBackend(rules, "alpha")  # type: ignore[arg-type]
+    reference = ReferenceBackend(rules)  # type: ignore[arg-type]
+    sessions: list[str] = []
+    real = DurableBackend._alpha_session
+
+    def counted(self: DurableBackend, hset: Any, fact: Fact) -> frozenset[str]:
+        sessions.append(fact.key)
+        return real(self, hset, fact)
+
+    monkeypatch.setattr(DurableBackend, "_alpha_session", counted)
+
+    def shared(fact: Fact) -> Fact:
+        fact.memo[SHARED] = True
+        return fact
+
+    def parties() -> list[Fact]:
+        return [
+            shared(Fact("party", "p1", {"id": "p1", "receiving": True, "country": "CN"})),
+            shared(Fact("party", "p2", {"id": "p2", "receiving": False, "country": "CN"})),
+        ]
+
+    items = [shared(Fact("item", f"i{n}", {"id": f"i{n}", "advanced": True, "eccn": "CN"})) for n in (1, 2)]
+    deal = Fact("transaction", "t1", {"id": "t1", "value_usd": 5})
+    facts = [deal, *parties(), *items]
+    fired = backend.fire(facts)
+    assert fired == reference.fire(facts)
+    assert sorted({a.rule_id for a in fired}) == ["JOIN", "PAIR", "TXN"]
+    assert [a.bindings for a in fired if a.rule_id == "PAIR"] == [
+        (("item", "item:i1"), ("party", "party:p1")),
+        (("item", "item:i2"), ("party", "party:p1")),
+    ]
+    route = next(r for (_, _, memo), r in backend._by_types.items() if memo)
+    assert [a.rule_id for a in route.alpha] == ["PAIR"] and "PAIR" not in route.hset.aliases
+    # i2's text for the C core is i1's (no rule tests an item's id), so one session answers both.
+    assert sorted(sessions) == ["item:i1", "party:p1", "party:p2"]
+    # The same facts again, then equal facts in new objects: no further one-fact session.
+    assert backend.fire(facts) == fired
+    again = [Fact("transaction", "t2", {"id": "t2", "value_usd": 5}), *parties(), *items]
+    assert backend.fire(again) == reference.fire(again)
+    assert len(sessions) == 3
+    # An unshared party: PAIR runs in the session again, with the same answer as the reference.
+    mixed = [deal, Fact("party", "p1", {"id": "p1", "receiving": True, "country": "CN"}), *items]
+    assert backend.fire(mixed) == reference.fire(mixed)
+    assert "PAIR" in [a.rule_id for a in backend.fire(mixed)]
+    assert len(sessions) == 3
 
 
 def test_a_pattern_past_the_engine_expression_limit_is_rejected_at_load() -> None:

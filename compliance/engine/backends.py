@@ -18,6 +18,7 @@ import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any, NamedTuple, Protocol
 
 from compliance.conditions import (
@@ -35,8 +36,10 @@ from compliance.conditions import (
     referenced_fields,
     rename_fields,
 )
+from compliance.engine.alpha import AlphaPlan, AlphaRule, AlphaTest, combine
 from compliance.errors import EngineError, RulesetError
 from compliance.facts import FACT_SCHEMA, Fact, FieldValue
+from compliance.memo import BoundedCache
 from compliance.rulesets.loader import Rule
 
 SENTINEL_RULE = "__end_sentinel__"
@@ -54,6 +57,8 @@ MAX_GROUPS_PER_PATTERN = 15
 TRANSACTION_PREFIX = "txn__"
 """Prefix of the transaction's fields copied into the facts that host a fused transaction pattern (no fact
 field starts with it)."""
+ALPHA_ANSWERS = 16_384
+"""Distinct fact texts whose alpha-test results a backend keeps (see `DurableBackend._passed`)."""
 _RULE_NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
 
@@ -120,7 +125,7 @@ def _joins(
 # durable_rules backend
 
 
-def compile_rules(rules: Sequence[Rule]) -> list[dict[str, Any]]:
+def compile_rules(rules: Sequence[Rule | AlphaTest]) -> list[dict[str, Any]]:
     """durable_rules JSON rulesets (shards), each with the end-sentinel rule."""
     for rule in rules:
         if not _RULE_NAME.match(rule.id):
@@ -166,7 +171,7 @@ def groups(compiled: Any) -> int:
     return 0
 
 
-def _lint(rule: Rule) -> None:
+def _lint(rule: Rule | AlphaTest) -> None:
     """Reject patterns that durable_rules is known to mishandle."""
     for p in rule.condition.patterns:
         if p.alias in ("s", "t", "sid", "id"):
@@ -208,8 +213,28 @@ def dumps(node: Any) -> str:
     raise EngineError(f"cannot encode {type(node).__name__} for durable_rules")
 
 
-def _needs_slow_path(body: Mapping[str, Any]) -> bool:
-    return any(isinstance(value, float) and ("e" in repr(value) or not math.isfinite(value)) for value in body.values())
+def value_text(value: Any) -> str:
+    """One fact field's JSON for the C core, as `dumps` writes it, with the common types taken first."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is list:
+        return "[" + ",".join(map(value_text, value)) + "]"
+    return dumps(value)
+
+
+def field_texts(fact: Fact) -> dict[str, str]:
+    """Each field's JSON text, worked out once per fact (in its memo): a fact's body for the C core and the
+    copy of the transaction's fields on host facts are both joined from these."""
+    texts: dict[str, str] | None = fact.memo.get("durable-texts")
+    if texts is None:
+        texts = {name: value_text(value) for name, value in fact.fields.items()}
+        fact.memo["durable-texts"] = texts
+    return texts
 
 
 def tested_fields(rules: Sequence[Rule]) -> dict[str, frozenset[str]]:
@@ -237,14 +262,15 @@ def encode_facts(
     from activations without parsing them (``_bindings``). ``extra`` maps a fact type to properties appended
     to every fact of that type (the transaction's fields, for fused rules: see `fuse_transaction`).
     """
-    parts = [f'[{{"t":"{BEGIN_TYPE}","id":"$begin","sid":{json.dumps(sid)}}}']
-    tail = '","sid":' + json.dumps(sid) + "}"
+    sid_text = encode_basestring(sid)
+    parts = [f'[{{"t":"{BEGIN_TYPE}","id":"$begin","sid":{sid_text}}}']
+    tail = f'","sid":{sid_text}}}'
     for i, fact in enumerate(facts):
         body = fact_body(fact, fields)
         if body is not None:
             more = extra.get(fact.type, "") if extra else ""
             parts.append(f'{body}{more},"id":"f{i}{tail}')
-    parts.append(f'{{"t":"{END_TYPE}","id":"$end","sid":{json.dumps(sid)}}}]')
+    parts.append(f'{{"t":"{END_TYPE}","id":"$end","sid":{sid_text}}}]')
     return ",".join(parts)
 
 
@@ -257,26 +283,21 @@ def fact_body(fact: Fact, fields: Mapping[str, frozenset[str]] | None) -> str | 
     return fact.memoized("durable-body", fields, lambda: _encode_body(fact, fields))
 
 
-def _json_object(body: Mapping[str, Any]) -> str:
-    """A JSON object for the C core: exponent-free floats and NaN refused on the slow path (finding 4)."""
-    return dumps(body) if _needs_slow_path(body) else json.dumps(body, ensure_ascii=False, allow_nan=False)
-
-
 def _encode_body(fact: Fact, fields: Mapping[str, frozenset[str]] | None) -> str | None:
+    """Floats are written without exponents and NaN is refused (finding 4); the domain ``id`` travels as
+    ``oid``. Field names are the fact schema's plain identifiers, so they need no escaping."""
     if len(fact.fields) + 3 > MAX_PROPERTIES:
         raise EngineError(f"fact {fact.key} has {len(fact.fields)} fields; durable_rules allows 255")
-    if fields is None:
-        body = dict(fact.fields)
-    else:
-        wanted = fields.get(fact.type)
-        if wanted is None:
-            return None
-        body = {k: v for k, v in fact.fields.items() if k in wanted}
-    for src, dst in DURABLE_FIELD_NAMES.items():  # the domain `id` travels as `oid`
-        if src in body:
-            body[dst] = body.pop(src)
-    body["t"] = fact.type
-    return _json_object(body)[:-1]
+    wanted = fields.get(fact.type) if fields is not None else None
+    if fields is not None and wanted is None:
+        return None
+    parts = [
+        f'"{DURABLE_FIELD_NAMES.get(name, name)}":{text}'
+        for name, text in field_texts(fact).items()
+        if wanted is None or name in wanted
+    ]
+    parts.append(f'"t":{encode_basestring(fact.type)}')
+    return "{" + ",".join(parts)
 
 
 @dataclass(frozen=True)
@@ -360,11 +381,30 @@ class _HandleSet:
 
     def extra(self, transaction: Fact) -> dict[str, str]:
         """The properties appended to each host fact: the copied transaction fields, prefixed."""
-        body = {TRANSACTION_PREFIX + k: v for k, v in transaction.fields.items() if k in self.copied}
-        if not body:
+        copied = self.copied
+        parts = [f'"{TRANSACTION_PREFIX}{k}":{t}' for k, t in field_texts(transaction).items() if k in copied]
+        if not parts:
             return {}
-        text = "," + _json_object(body)[1:-1]
-        return dict.fromkeys(self.hosts, text)
+        return dict.fromkeys(self.hosts, "," + ",".join(parts))
+
+
+class _Route(NamedTuple):
+    hset: _HandleSet
+    alpha: tuple[AlphaRule, ...]
+    alpha_types: frozenset[str]
+
+
+class Prepared(NamedTuple):
+    """What one evaluation sends to the C core, and the rules it answers from memoized pattern results."""
+
+    hset: _HandleSet
+    payload: str
+    transaction: Fact | None
+    """The transaction fact when there is exactly one (the folded rules' binding)."""
+    alpha: tuple[AlphaRule, ...]
+    """Rules over shared facts only, answered by `compliance.engine.alpha.combine`."""
+    alpha_types: frozenset[str]
+    """The fact types those rules name."""
 
 
 def _fits(fusion: Fusion, copied: set[str] | frozenset[str]) -> bool:
@@ -381,10 +421,12 @@ class DurableBackend:
     - every pattern requires a fact of its type, so a rule can fire only when the transaction has a fact of
       each type its patterns name; each evaluation runs on a C ruleset compiled from just those rules;
     - with exactly one transaction fact (what enrichment always gives), a rule's transaction pattern is folded
-      into another of its patterns (`fuse_transaction`), one beta node less per rule.
+      into another of its patterns (`fuse_transaction`), one beta node less per rule;
+    - a rule without join tests whose facts are all shared between transactions (party and item facts) is
+      answered from its patterns' results, which the C core works out once per fact (`compliance.engine.alpha`).
 
-    The rulesets are compiled on first use per combination of fact types present, and shared by combinations
-    that select the same rules.
+    The rulesets are compiled on first use per combination of fact types present (and shared), and shared by
+    combinations that select the same rules.
     """
 
     name = "durable"
@@ -398,21 +440,31 @@ class DurableBackend:
         self._needs = tuple((rule, frozenset(p.fact_type for p in rule.condition.patterns)) for rule in rules)
         self._fusions = {rule.id: fuse_transaction(rule) for rule in rules}
         self._fields = tested_fields(rules)
+        self._alpha = AlphaPlan(rules)
         self._lock = threading.Lock()
         self._generation = 0
+        self._numbers = itertools.count()
         self._by_rules: dict[tuple[tuple[str, ...], tuple[str, ...]], _HandleSet] = {}
-        self._by_types: dict[tuple[frozenset[str], bool], _HandleSet] = {}
-        # The whole ruleset is compiled now, so a ruleset durable_rules rejects fails at load time.
+        self._by_types: dict[tuple[frozenset[str], bool, frozenset[str]], _Route] = {}
+        self._alpha_sets: dict[str, _HandleSet] = {}
+        self._alpha_answers = BoundedCache[frozenset[str]](ALPHA_ANSWERS)
+        # The whole ruleset is compiled now, so a ruleset durable_rules rejects fails at load time. (The alpha
+        # tests are its patterns one by one: compiled on first use.)
         everything = frozenset(t for _, need in self._needs for t in need)
-        self._full = self._handle_set(everything, False)
-        self._handle_set(everything, True)
+        self._full = self._route(everything, False, frozenset())[0]
+        self._route(everything, True, frozenset())
 
-    def _handle_set(self, present: frozenset[str], fuse: bool) -> _HandleSet:
-        """The handles for the rules whose fact types are all present (called under the lock)."""
-        found = self._by_types.get((present, fuse))
+    def _route(self, present: frozenset[str], fuse: bool, shared: frozenset[str]) -> _Route:
+        """The handles for the rules whose fact types are all present, but for those answered from memoized
+        pattern results (all their types shared), which come second. Called under the lock."""
+        found = self._by_types.get((present, fuse, shared))
         if found is not None:
             return found
-        rules = [rule for rule, need in self._needs if need <= present]
+        alpha = self._alpha.rules
+        rules = [rule for rule, need in self._needs if need <= present and not (rule.id in alpha and need <= shared)]
+        answered = tuple(
+            alpha[rule.id] for rule, need in self._needs if need <= present and rule.id in alpha and need <= shared
+        )
         fusions: list[Fusion] = []
         copied: set[str] = set()
         for rule in rules:
@@ -421,17 +473,52 @@ class DurableBackend:
                 fusions.append(fusion)
                 copied |= fusion.fields
         key = (tuple(rule.id for rule in rules), tuple(f.rule.id for f in fusions))
-        found = self._by_rules.get(key)
-        if found is None:
-            found = self._compile(rules, {f.rule.id: f for f in fusions})
-            self._by_rules[key] = found
-        self._by_types[(present, fuse)] = found
-        return found
+        hset = self._by_rules.get(key)
+        if hset is None:
+            hset = self._compile(rules, {f.rule.id: f for f in fusions})
+            self._by_rules[key] = hset
+        route = _Route(hset, answered, frozenset(t for rule in answered for t in rule.types))
+        self._by_types[(present, fuse, shared)] = route
+        return route
 
-    def _compile(self, rules: Sequence[Rule], fusions: Mapping[str, Fusion]) -> _HandleSet:
+    def _alpha_set(self, fact_type: str) -> _HandleSet:
+        """The C ruleset of one fact type's alpha tests (one single-pattern rule per distinct pattern)."""
+        hset = self._alpha_sets.get(fact_type)
+        if hset is None:
+            hset = self._compile(self._alpha.tests[fact_type], {})
+            self._alpha_sets[fact_type] = hset
+        return hset
+
+    def _passed(self, fact: Fact) -> frozenset[str]:
+        """The alpha tests a shared fact passes, kept in the fact's memo (keyed by this backend's plan, which
+        the entry holds, so the id is not reused while it lives) and by the fact's text for the C core: facts
+        that differ only in fields no rule tests get the same answer. A text not seen before takes one
+        one-fact session."""
+        plan = self._alpha
+        entry = fact.memo.get(("alpha", id(plan)))
+        if entry is not None and entry[0] is plan:
+            found: frozenset[str] = entry[1]
+            return found
+        body = fact_body(fact, self._fields)
+        known = self._alpha_answers.get(body) if body is not None else None
+        if known is None:
+            known = self._alpha_session(self._alpha_set(fact.type), fact)
+            if body is not None:
+                self._alpha_answers.put(body, known)
+        fact.memo[("alpha", id(plan))] = (plan, known)
+        return known
+
+    def _alpha_session(self, hset: _HandleSet, fact: Fact) -> frozenset[str]:
+        sid = f"s{next(self._sids)}"
+        payload = encode_facts([fact], sid, self._fields)
+        return frozenset(
+            a.rule_id for handle in hset.handles for a in self._fire_one(hset, handle, payload, sid, [fact], None)
+        )
+
+    def _compile(self, rules: Sequence[Rule | AlphaTest], fusions: Mapping[str, Fusion]) -> _HandleSet:
         compiled = [fusions[rule.id].rule if rule.id in fusions else rule for rule in rules]
         hset = _HandleSet(
-            len(self._by_rules),
+            next(self._numbers),
             [dumps(shard) for shard in compile_rules(compiled)],
             [],
             {rule.id: tuple(p.alias for p in rule.condition.patterns) for rule in compiled},
@@ -473,22 +560,28 @@ class DurableBackend:
         """The C handles of the whole ruleset (replaced when an engine error poisons them)."""
         return list(self._full.handles)
 
-    def prepare(self, facts: Sequence[Fact], sid: str) -> tuple[_HandleSet, str, Fact | None]:
-        """What an evaluation sends: the handle set for the fact types present, the payload, and the
-        transaction fact when there is exactly one (the folded rules' binding). Call under the lock."""
+    def prepare(self, facts: Sequence[Fact], sid: str) -> Prepared:
+        """What an evaluation sends: the handle set for the fact types present, the payload, the transaction
+        fact when there is exactly one, and the rules answered from memoized pattern results. Call under the
+        lock."""
         transactions = [fact for fact in facts if fact.type == "transaction"]
         transaction = transactions[0] if len(transactions) == 1 else None
-        hset = self._handle_set(frozenset([fact.type for fact in facts]), transaction is not None)
+        present = frozenset([fact.type for fact in facts])
+        hset, alpha, types = self._route(present, transaction is not None, self._alpha.shared_types(facts, present))
         extra = hset.extra(transaction) if transaction is not None and hset.fused else None
-        return hset, encode_facts(facts, sid, self._fields, extra), transaction
+        return Prepared(hset, encode_facts(facts, sid, self._fields, extra), transaction, alpha, types)
 
     def fire(self, facts: Sequence[Fact]) -> list[Activation]:
         with self._lock:  # assert → drain → delete must be atomic per ruleset (notes §10.7)
             sid = f"s{next(self._sids)}"  # fresh sid per evaluation; sessions are deleted (1024-sid cap)
-            hset, payload, transaction = self.prepare(facts, sid)
+            prepared = self.prepare(facts, sid)
+            hset = prepared.hset
             out: list[Activation] = []
             for handle in hset.handles:
-                out.extend(self._fire_one(hset, handle, payload, sid, facts, transaction))
+                out.extend(self._fire_one(hset, handle, prepared.payload, sid, facts, prepared.transaction))
+            if prepared.alpha:
+                found = combine(prepared.alpha, prepared.alpha_types, facts, self._passed)
+                out.extend(Activation(rule_id, bindings) for rule_id, bindings in found)
             return sorted(set(out))
 
     def _fire_one(

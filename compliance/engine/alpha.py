@@ -1,0 +1,117 @@
+"""Patterns over shared facts, matched once per fact by the C core and combined per evaluation.
+
+Enrichment shares party and item facts between transactions (its fact caches hand out the same `Fact`). A
+rule whose patterns carry no references (no join test) fires for every combination of distinct facts that
+pass its patterns one by one, and whether a fact passes a pattern depends on that fact alone. So when every
+fact a rule could bind is shared, the C core tests each of the rule's patterns once per fact, in a one-fact
+session on a ruleset holding one rule per distinct pattern, the answer is kept in the fact's memo, and each
+evaluation combines the answers (`combine`), as the C core's beta nodes would.
+
+Such rules leave the per-transaction session. That session allocates and clears about 8 KiB of index slots
+for every beta node of its ruleset (notes §4), most of its cost and the reason the Python around it then runs
+on cold CPU caches.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from compliance.conditions import Condition, Pattern, compile_pattern, has_references
+from compliance.errors import RulesetError
+from compliance.facts import SHARED, Fact
+from compliance.rulesets.loader import Rule
+
+ALPHA_ALIAS = "m"
+"""The alias of every alpha test's single pattern (not a reserved one: see backends._lint)."""
+
+
+@dataclass(frozen=True)
+class AlphaTest:
+    """One distinct pattern, compiled as a one-pattern rule of its own (id ``alpha:<type>:<n>``)."""
+
+    id: str
+    condition: Condition
+    source: Rule
+    """A rule the pattern comes from: errors at compile time point at it."""
+
+    def error(self, message: str) -> RulesetError:
+        return self.source.error(message)
+
+
+class AlphaRule(NamedTuple):
+    """A rule that fires from memoized pattern answers: per pattern, its alias and alpha test id."""
+
+    rule_id: str
+    patterns: tuple[tuple[str, str], ...]
+    types: frozenset[str]
+    tests: frozenset[str]
+    """The alpha test ids of its patterns: the rule can fire only if some fact passes each."""
+
+
+class AlphaPlan:
+    """Which rules may fire from memoized answers, and the alpha tests (per fact type) they need."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.rules: dict[str, AlphaRule] = {}
+        self.tests: dict[str, list[AlphaTest]] = {}
+        """Per fact type, its distinct patterns among those rules."""
+        ids: dict[tuple[str, str], str] = {}
+        for rule in rules:
+            patterns = rule.condition.patterns
+            if not patterns or any(has_references(p.test) for p in patterns):
+                continue  # a join test compares two facts: it belongs to the C core's beta network
+            pairs: list[tuple[str, str]] = []
+            for p in patterns:
+                body = json.dumps(next(iter(compile_pattern(p).values())), sort_keys=True)
+                test_id = ids.get((p.fact_type, body))
+                if test_id is None:
+                    tests = self.tests.setdefault(p.fact_type, [])
+                    test_id = f"alpha:{p.fact_type}:{len(tests)}"
+                    ids[(p.fact_type, body)] = test_id
+                    tests.append(AlphaTest(test_id, Condition((Pattern(ALPHA_ALIAS, p.fact_type, p.test),)), rule))
+                pairs.append((p.alias, test_id))
+            types = frozenset(p.fact_type for p in patterns)
+            self.rules[rule.id] = AlphaRule(rule.id, tuple(pairs), types, frozenset(t for _, t in pairs))
+        self.types = frozenset(self.tests)
+
+    def shared_types(self, facts: Sequence[Fact], present: frozenset[str]) -> frozenset[str]:
+        """The fact types some alpha rule names whose facts in this evaluation (of types ``present``) are all
+        shared."""
+        return (present & self.types) - {fact.type for fact in facts if not fact.memo.get(SHARED)}
+
+
+def combine(
+    rules: Sequence[AlphaRule],
+    types: frozenset[str],
+    facts: Sequence[Fact],
+    passed: Callable[[Fact], frozenset[str]],
+) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+    """(rule id, bindings sorted by alias) for every combination of distinct facts passing each pattern of a
+    rule; ``types`` are the rules' fact types and ``passed`` gives the alpha tests a fact passes. One fact
+    never binds two patterns of one rule."""
+    passing: dict[str, list[Fact]] = {}
+    for fact in facts:
+        if fact.type in types:
+            for test_id in passed(fact):
+                found = passing.get(test_id)
+                if found is None:
+                    passing[test_id] = [fact]
+                else:
+                    found.append(fact)
+    out: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+    if not passing:
+        return out
+    met = passing.keys()
+    for rule in rules:
+        if not rule.tests <= met:
+            continue
+        aliases = [alias for alias, _ in rule.patterns]
+        for combo in itertools.product(*(passing[test_id] for _, test_id in rule.patterns)):
+            keys = [fact.key for fact in combo]
+            if len(set(keys)) == len(keys):
+                out.append((rule.rule_id, tuple(sorted(zip(aliases, keys, strict=True)))))
+    return out
