@@ -1,19 +1,23 @@
 """Inverted index over list names for candidate retrieval, with a per-candidate score bound.
 
-Every name and alias of every entry (a *variant*) is analysed once. The index keeps:
+Every name and alias of every entry (a *variant*) is analysed once. Variants with the same analysed
+tokens and kinds (the same name on several lists, or under several entries) share one *form*: the index
+retrieves and bounds forms, and the screener scores each form once for all its variants. It keeps:
 
-- a vocabulary of the distinct list tokens, each with its postings (the variants that contain it);
+- a vocabulary of the distinct list tokens, each with its postings (the forms that contain it);
 - lookup keys from a token to vocabulary tokens: the token itself, its one-letter deletions (and from
   seven letters its two-letter deletions), those of its singular, its first six letters and its
   phonetic key (a symmetric-delete scheme: two words within the scorer's edit budget share a key);
 - the concatenations of two or three adjacent tokens of every variant (``hua wei`` -> ``huawei``) as
   *merge tokens*, looked up by a query word and its one-letter deletions;
-- per variant, as flat numpy arrays: its tokens, their weights, first letters, and its merge tokens
+- per form, as flat numpy arrays: its tokens, their weights, first letters, and its merge tokens
   with the weight of the words they join;
 - per vocabulary word, precomputed at build time (CSR arrays): the tokens it may align with and the
-  scorer's similarity to each (``nb_*``), and the variants those reach with, per variant, the best
+  scorer's similarity to each (``nb_*``), and the forms those reach with, per form, the best
   similarity and the weighted credit (``agg_*``). Two words reach each other when they share a key,
-  and ``token_similarity`` is symmetric, so every pair is scored once.
+  and ``token_similarity`` is symmetric, so every pair is scored once;
+- halves of the long list words (``merge_sketch``), so that most joined query windows are found to
+  merge into nothing by two set probes.
 
 A query is answered in three steps:
 
@@ -22,7 +26,9 @@ A query is answered in three steps:
    ``token_similarity``. Adjacent query tokens joined (``hua wei``) are compared with whole list words
    at the scorer's merge similarity (from nineteen letters, by a rapidfuzz scan of the few words of a
    close length instead of hundreds of two-letter deletions), and each query word with the list's
-   merge tokens. Rows are cached per token.
+   merge tokens. Rows are cached per token. A word found through its keys keeps the raw postings of
+   the words it reaches (a form holding two of them appears twice; the first bound sums such repeats,
+   which keeps it an upper bound, and the exact bound of step 3 does not use postings).
 2. **Candidates.** Only *essential* query tokens generate candidates: the query's tokens with the
    longest postings are skipped while their total weight stays below what a name must match to reach
    the threshold (``required_fraction``); a name matching none of the rest cannot reach it. A first
@@ -67,6 +73,7 @@ ESSENTIAL_FRACTION: Final = 1.0
 _PHONETIC_PREFIX: Final = "\x02"
 _KEYED_KINDS: Final = frozenset({"core", "generic", "syl", "num"})
 _WORDLIKE: Final = frozenset({"core", "generic", "syl", "initial"})
+_ORG_KINDS: Final = frozenset({"form", "generic"})
 _MIN_DELETE_LEN: Final = 4
 _PREFIX_KEY: Final = "\x03"
 _PREFIX_LEN: Final = 6
@@ -80,6 +87,8 @@ _MIN_MERGE_TARGET: Final = 4
 """The scorer merges adjacent tokens only into a word of four letters or more."""
 _MERGE_ONE_EDIT: Final = 10
 """Merges need similarity 0.9: one edit is allowed from ten letters on, two from twenty."""
+_MERGE_SKETCH_MAX: Final = 2 * _MERGE_ONE_EDIT - 3
+"""Up to this length joined text and a word of at most one letter more are within one edit at 0.9."""
 _CACHE_SIZE: Final = 100_000
 _SMALL: Final = 48
 """Up to this many candidates the bound is computed in plain Python (numpy's per-call cost dominates)."""
@@ -181,6 +190,26 @@ def _word_keys(tok: str) -> set[str]:
     return keys
 
 
+def merge_sketch(vocab: Iterable[str]) -> frozenset[str]:
+    """Halves of list words, for a quick test of whether joined query tokens may merge into any of them.
+
+    For joined text of length ``L`` (``_MERGE_ONE_EDIT - 1 <= L <= _MERGE_SKETCH_MAX``) the scorer's merge
+    similarity of 0.9 allows one edit and a length difference of one. One edit leaves either the first
+    ``L // 2`` letters or the last ``L - L // 2`` letters as they are, so a word ``w`` within one edit
+    has ``w[:L // 2]`` equal to the text's first half or ends with its second half. Each word of length
+    ``L - 1`` to ``L + 1`` is stored under both halves, keyed by ``L``.
+    """
+    out: set[str] = set()
+    for w in vocab:
+        lw = len(w)
+        for lj in (lw - 1, lw, lw + 1):
+            if _MERGE_ONE_EDIT - 1 <= lj <= _MERGE_SKETCH_MAX and lw >= _MIN_MERGE_TARGET:
+                half = lj // 2
+                out.add(f"{lj}<{w[:half]}")
+                out.add(f"{lj}>{w[lw - (lj - half) :]}")
+    return frozenset(out)
+
+
 def _windows(form: NameForm) -> Iterator[tuple[int, int, str]]:
     """Adjacent windows of two or three tokens the scorer may merge: (start, size, joined text)."""
     toks, kinds = form.tokens, form.kinds
@@ -249,11 +278,13 @@ class _Lookup:
     sims: FloatArray
     sim_of: dict[int, float]
     postings: IntArray
-    """The variants holding any of those tokens (sorted, unique)."""
+    """The forms holding any of those tokens (for a list word's precomputed row: sorted, each once)."""
     best: FloatArray
-    """Per posting: the best similarity of the query token to any of that variant's tokens."""
+    """Per posting: the query token's similarity to the form's token (the best one when each form is once)."""
     entry_credit: FloatArray
-    """Per posting: the sum of similarity x list-token weight over the variant's matching tokens."""
+    """Per posting: similarity x list-token weight (summed over the form's tokens when each form is once)."""
+    unique: bool
+    """Whether ``postings`` holds each form once; if not, the first bound sums a form's entries."""
 
 
 @dataclass(slots=True)
@@ -272,6 +303,7 @@ class _Row:
     postings: IntArray
     best: FloatArray
     entry_credit: FloatArray
+    unique: bool
     essential_ok: bool
     """False for tokens that never generate candidates (legal forms, stop words)."""
     first: int
@@ -282,10 +314,22 @@ class _Row:
 
 def _row(lk: _Lookup, weight: float, essential_ok: bool, first: int, initial: bool) -> _Row:
     """A query row from a token's (or a joined window's) lookup."""
-    return _Row(weight, lk.ids, lk.sims, lk.sim_of, lk.postings, lk.best, lk.entry_credit, essential_ok, first, initial)
+    return _Row(
+        weight,
+        lk.ids,
+        lk.sims,
+        lk.sim_of,
+        lk.postings,
+        lk.best,
+        lk.entry_credit,
+        lk.unique,
+        essential_ok,
+        first,
+        initial,
+    )
 
 
-_EMPTY: Final = _Lookup(_NO_IDS, _NO_SIMS, {}, _NO_IDS, _NO_SIMS, _NO_SIMS)
+_EMPTY: Final = _Lookup(_NO_IDS, _NO_SIMS, {}, _NO_IDS, _NO_SIMS, _NO_SIMS, True)
 
 
 def _csr(groups: Sequence[Sequence[int]]) -> tuple[npt.NDArray[np.int64], IntArray]:
@@ -296,7 +340,7 @@ def _csr(groups: Sequence[Sequence[int]]) -> tuple[npt.NDArray[np.int64], IntArr
 
 
 class NameIndex:
-    """Token postings, lookup keys and per-variant arrays; immutable after construction (thread-safe reads).
+    """Token postings, lookup keys and per-form arrays; immutable after construction (thread-safe reads).
 
     The only mutable state is a bounded cache of per-token lookups, which threads may share: a lookup
     is a pure function of the token, so a race only computes one twice.
@@ -307,10 +351,13 @@ class NameIndex:
         variants: list[Variant] = []
         vocab: dict[str, int] = {}
         merge_vocab: dict[str, int] = {}
-        var_tokens: list[list[int]] = []
-        var_weights: list[float] = []
-        var_merges: list[list[int]] = []
-        var_merge_w: list[float] = []
+        form_ids: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
+        forms: list[NameForm] = []
+        form_of: list[int] = []
+        form_tokens: list[list[int]] = []
+        form_weights: list[float] = []
+        form_merges: list[list[int]] = []
+        form_merge_w: list[float] = []
         for e_idx, entry in enumerate(self.entries):
             for name in search_names(entry):
                 form = analyze(name)
@@ -318,44 +365,58 @@ class NameIndex:
                     continue
                 org = any(k in ("form", "generic") for k in form.kinds)
                 variants.append(Variant(e_idx, name, form, frozenset(form.tokens), org))
-                var_tokens.append([vocab.setdefault(t, len(vocab)) for t in form.tokens])
-                var_weights.extend(form.weights)
+                f_id = form_ids.setdefault((form.tokens, form.kinds), len(forms))
+                form_of.append(f_id)
+                if f_id < len(forms):
+                    continue  # the same analysed name as an earlier variant: indexed once
+                forms.append(form)
+                form_tokens.append([vocab.setdefault(t, len(vocab)) for t in form.tokens])
+                form_weights.extend(form.weights)
                 mids: list[int] = []
                 for start, size, joined in _windows(form):
                     if len(joined) < _MIN_MERGE_TARGET:
                         continue
                     mids.append(merge_vocab.setdefault(joined, len(merge_vocab)))
-                    var_merge_w.append(sum(form.weights[start : start + size]))
-                var_merges.append(mids)
+                    form_merge_w.append(sum(form.weights[start : start + size]))
+                form_merges.append(mids)
         self.variants: tuple[Variant, ...] = tuple(variants)
+        self.forms: tuple[NameForm, ...] = tuple(forms)
+        """The distinct analysed names (same tokens and kinds) of the variants: what the index retrieves."""
+        self.form_of: tuple[int, ...] = tuple(form_of)
+        """Per variant, its form's position in ``forms``."""
+        by_form: list[list[int]] = [[] for _ in forms]
+        for v_idx, f_id in enumerate(form_of):
+            by_form[f_id].append(v_idx)
+        self.form_variants: tuple[tuple[int, ...], ...] = tuple(tuple(g) for g in by_form)
+        """Per form, its variants in ascending order."""
         self.vocab: tuple[str, ...] = tuple(vocab)
         self.vocab_ids: dict[str, int] = vocab
         self.n_vocab = len(vocab)
-        # per-variant token arrays (CSR)
-        self.var_off, self.var_tok = _csr(var_tokens)
-        self.var_w: FloatArray = np.asarray(var_weights, dtype=np.float32)
-        self.var_moff, var_mtok = _csr(var_merges)
-        self.var_mtok: IntArray = (var_mtok + self.n_vocab).astype(np.int32)
-        self.var_mw: FloatArray = np.asarray(var_merge_w, dtype=np.float32)
-        self.var_total = np.asarray([v.form.total_weight for v in variants], dtype=np.float64)
-        self.var_org = np.asarray([v.org_like for v in variants], dtype=np.bool_)
-        self._var_total32 = self.var_total.astype(np.float32)
+        # per-form token arrays (CSR)
+        self.form_off, self.form_tok = _csr(form_tokens)
+        self.form_w: FloatArray = np.asarray(form_weights, dtype=np.float32)
+        self.form_moff, form_mtok = _csr(form_merges)
+        self.form_mtok: IntArray = (form_mtok + self.n_vocab).astype(np.int32)
+        self.form_mw: FloatArray = np.asarray(form_merge_w, dtype=np.float32)
+        self.form_total = np.asarray([f.total_weight for f in forms], dtype=np.float64)
+        self.form_org = np.asarray([not _ORG_KINDS.isdisjoint(f.kinds) for f in forms], dtype=np.bool_)
+        self._form_total32 = self.form_total.astype(np.float32)
         vocab_first = np.asarray([ord(t[0]) for t in self.vocab], dtype=np.int32)
         vocab_single = np.asarray([len(t) == 1 for t in self.vocab], dtype=np.bool_)
-        self.tok_first = vocab_first[self.var_tok]
-        self.tok_single = vocab_single[self.var_tok]
-        # postings: vocabulary id -> variants (CSR), merge id -> variants (CSR)
-        owner = np.repeat(np.arange(len(variants), dtype=np.int32), np.diff(self.var_off))
-        order = np.argsort(self.var_tok, kind="stable")
-        self.post_var: IntArray = owner[order]
-        self.post_w: FloatArray = self.var_w[order]
-        self.post_off = np.searchsorted(self.var_tok[order], np.arange(self.n_vocab + 1)).astype(np.int64)
+        self.tok_first = vocab_first[self.form_tok]
+        self.tok_single = vocab_single[self.form_tok]
+        # postings: vocabulary id -> forms (CSR), merge id -> forms (CSR)
+        owner = np.repeat(np.arange(len(forms), dtype=np.int32), np.diff(self.form_off))
+        order = np.argsort(self.form_tok, kind="stable")
+        self.post_form: IntArray = owner[order]
+        self.post_w: FloatArray = self.form_w[order]
+        self.post_off = np.searchsorted(self.form_tok[order], np.arange(self.n_vocab + 1)).astype(np.int64)
         self.df = np.diff(self.post_off)
-        m_owner = np.repeat(np.arange(len(variants), dtype=np.int32), np.diff(self.var_moff))
-        m_order = np.argsort(var_mtok, kind="stable")
-        self.mpost_var: IntArray = m_owner[m_order]
-        self.mpost_w: FloatArray = self.var_mw[m_order]
-        self.mpost_off = np.searchsorted(var_mtok[m_order], np.arange(len(merge_vocab) + 1)).astype(np.int64)
+        m_owner = np.repeat(np.arange(len(forms), dtype=np.int32), np.diff(self.form_moff))
+        m_order = np.argsort(form_mtok, kind="stable")
+        self.mpost_form: IntArray = m_owner[m_order]
+        self.mpost_w: FloatArray = self.form_mw[m_order]
+        self.mpost_off = np.searchsorted(form_mtok[m_order], np.arange(len(merge_vocab) + 1)).astype(np.int64)
         self.merge_vocab: tuple[str, ...] = tuple(merge_vocab)
         # lookup keys -> vocabulary ids; merge texts -> merge ids
         keys: dict[str, list[int]] = {}
@@ -377,22 +438,22 @@ class NameIndex:
         h_order = np.argsort(hashes, kind="stable")
         self.merge_del_hash: npt.NDArray[np.int64] = hashes[h_order]
         self.merge_del_id: IntArray = np.asarray(mm, dtype=np.int32)[h_order]
-        # the same per-variant data as Python tuples, for the plain-Python bound
-        self._var_toks: list[tuple[int, ...]] = [tuple(t) for t in var_tokens]
-        self._var_ws: list[tuple[float, ...]] = [v.form.weights for v in variants]
-        mw_iter = iter(var_merge_w)
-        self._var_merges: list[tuple[tuple[int, float], ...]] = [
-            tuple((self.n_vocab + mid, next(mw_iter)) for mid in mids) for mids in var_merges
+        # the same per-form data as Python tuples, for the plain-Python bound
+        self._form_toks: list[tuple[int, ...]] = [tuple(t) for t in form_tokens]
+        self._form_ws: list[tuple[float, ...]] = [f.weights for f in forms]
+        mw_iter = iter(form_merge_w)
+        self._form_merges: list[tuple[tuple[int, float], ...]] = [
+            tuple((self.n_vocab + mid, next(mw_iter)) for mid in mids) for mids in form_merges
         ]
-        self._var_total: list[float] = [v.form.total_weight for v in variants]
-        self._var_org: list[bool] = [v.org_like for v in variants]
-        self._var_single: list[bool] = [any(len(t) == 1 for t in v.form.tokens) for v in variants]
+        self._form_total: list[float] = self.form_total.tolist()
+        self._form_org: list[bool] = self.form_org.tolist()
+        self._form_single: list[bool] = [any(len(t) == 1 for t in f.tokens) for f in forms]
         self._vocab_first: list[int] = vocab_first.tolist()
         self._vocab_single: list[bool] = vocab_single.tolist()
         self._vocab_ph: tuple[str, ...] = tuple(phonetic_key(t) for t in self.vocab)
         # vocabulary and merge postings in one CSR (ids ``n_vocab + merge id`` follow the vocabulary)
         self.all_off = np.concatenate([self.post_off, self.mpost_off[1:] + self.post_off[-1]])
-        self.all_var: IntArray = np.concatenate([self.post_var, self.mpost_var])
+        self.all_form: IntArray = np.concatenate([self.post_form, self.mpost_form])
         self.all_w = np.concatenate([self.post_w, self.mpost_w]).astype(np.float64)
         # vocabulary ids by word length, for scans of a length band
         lengths = np.asarray([len(t) for t in self.vocab], dtype=np.int64)
@@ -400,6 +461,7 @@ class NameIndex:
         self._len_ids: list[int] = by_len.tolist()
         self._len_words: list[str] = [self.vocab[i] for i in self._len_ids]
         self._len_off: list[int] = np.searchsorted(lengths[by_len], np.arange(int(lengths.max(initial=0)) + 2)).tolist()
+        self._merge_sketch: frozenset[str] = merge_sketch(self.vocab)
         self._precompute_vocab_rows()
         self._cache: dict[tuple[str, str], _Lookup] = {}
         self._local = threading.local()
@@ -417,7 +479,7 @@ class NameIndex:
         self._local = threading.local()
 
     def _scratch(self) -> npt.NDArray[np.complex64]:
-        """A per-variant accumulator, all zeros, private to the calling thread (callers zero what they touch).
+        """A per-form accumulator, all zeros, private to the calling thread (callers zero what they touch).
 
         Complex: the real part sums the query side of the first bound and the imaginary part the list
         side, so one scatter, one gather and one reset serve both. Complex addition adds the parts
@@ -426,7 +488,7 @@ class NameIndex:
         local = self._local
         acc: npt.NDArray[np.complex64] | None = getattr(local, "acc", None)
         if acc is None:
-            acc = np.zeros(len(self.variants), dtype=np.complex64)
+            acc = np.zeros(len(self.forms), dtype=np.complex64)
             local.acc = acc
         return acc
 
@@ -442,45 +504,34 @@ class NameIndex:
     # -- step 1: token similarities --------------------------------------------------------------
 
     def _lookup(self, sims: dict[int, float]) -> _Lookup:
-        """Postings of the tokens in ``sims``: per variant, the best similarity and the weighted credit."""
+        """Postings of the tokens in ``sims``, each with its token's similarity and weighted credit.
+
+        Not grouped by form: a form holding two of the tokens appears twice (rare; the first bound sums
+        its entries, which stays an upper bound, and ``unique`` tells it whether it must).
+        """
         n = len(sims)
         if not n:
             return _EMPTY
-        # token ids in ascending order (sorted here: cheaper than an argsort and two gathers in numpy)
+        # token ids in ascending order
         keys = sorted(sims)
         ids = np.array(keys, dtype=np.int32)
         vals = np.array([sims[k] for k in keys], dtype=np.float32)
         if n == 1:
-            a, b = int(self.all_off[ids[0]]), int(self.all_off[ids[0] + 1])
-            var = self.all_var[a:b]
-            if not len(var) or not bool(np.any(var[1:] == var[:-1])):
-                # postings of one token are sorted by variant; without repeats no grouping is needed
-                best = np.full(len(var), vals[0], dtype=np.float32)
-                credit = (self.all_w[a:b] * float(vals[0])).astype(np.float32)
-                return _Lookup(ids, vals, sims, var, best, credit)
+            a, b = int(self.all_off[keys[0]]), int(self.all_off[keys[0] + 1])
+            var = self.all_form[a:b]
+            best = np.full(len(var), vals[0], dtype=np.float32)
+            credit = (self.all_w[a:b] * float(vals[0])).astype(np.float32)
+            # postings of one token are sorted by form: a repeat sits next to its twin
+            unique = not len(var) or not bool(np.any(var[1:] == var[:-1]))
+            return _Lookup(ids, vals, sims, var, best, credit, unique)
         starts = self.all_off[ids]
         lens = self.all_off[ids + 1] - starts
         total = int(lens.sum())
         if not total:
-            return _Lookup(ids, vals, sims, _NO_IDS, _NO_SIMS, _NO_SIMS)
+            return _Lookup(ids, vals, sims, _NO_IDS, _NO_SIMS, _NO_SIMS, True)
         pos = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
-        var = self.all_var[pos]
         sim = np.repeat(vals, lens)
-        credit64 = self.all_w[pos] * sim
-        order = np.argsort(var, kind="stable")
-        var, sim, credit64 = var[order], sim[order], credit64[order]
-        head = np.empty(total, dtype=np.bool_)
-        head[0] = True
-        np.not_equal(var[1:], var[:-1], out=head[1:])
-        first = np.flatnonzero(head)
-        return _Lookup(
-            ids,
-            vals,
-            sims,
-            var[first],
-            np.maximum.reduceat(sim, first),
-            np.add.reduceat(credit64, first).astype(np.float32),
-        )
+        return _Lookup(ids, vals, sims, self.all_form[pos], sim, (self.all_w[pos] * sim).astype(np.float32), False)
 
     def _remember(self, key: tuple[str, str], value: _Lookup) -> _Lookup:
         if len(self._cache) >= _CACHE_SIZE:
@@ -556,9 +607,10 @@ class NameIndex:
             ids,
             vals,
             dict(zip(ids.tolist(), vals.tolist(), strict=True)),
-            self.agg_var[c:d],
+            self.agg_form[c:d],
             self.agg_best[c:d],
             self.agg_credit[c:d],
+            True,
         )
 
     def _precompute_vocab_rows(self) -> None:
@@ -609,7 +661,7 @@ class NameIndex:
         self.nb_sim: FloatArray = sim_a
         # aggregate the postings per word, in chunks of words to bound the temporary arrays; the output
         # is allocated once at its largest possible size and copied to its exact size at the end
-        n_var = len(self.variants)
+        n_forms = len(self.forms)
         edge_lens = self.all_off[dst_a + 1] - self.all_off[dst_a]
         upper = int(edge_lens.sum())
         out_var = np.empty(upper, dtype=np.int32)
@@ -626,7 +678,7 @@ class NameIndex:
             if not total:
                 continue
             pos = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
-            key = np.repeat(s_src, lens) * n_var + self.all_var[pos]
+            key = np.repeat(s_src, lens) * n_forms + self.all_form[pos]
             psim = np.repeat(s_sim, lens)
             credit = self.all_w[pos] * psim
             order = np.argsort(key, kind="stable")
@@ -635,14 +687,14 @@ class NameIndex:
             head[1:] = key[1:] != key[:-1]
             first = np.flatnonzero(head)
             k = len(first)
-            out_var[filled : filled + k] = key[first] % n_var
+            out_var[filled : filled + k] = key[first] % n_forms
             out_best[filled : filled + k] = np.maximum.reduceat(psim, first)
             out_credit[filled : filled + k] = np.add.reduceat(credit, first)
-            counts += np.bincount(key[first] // n_var, minlength=n_vocab)
+            counts += np.bincount(key[first] // n_forms, minlength=n_vocab)
             filled += k
         self.agg_off = np.zeros(n_vocab + 1, dtype=np.int64)
         self.agg_off[1:] = np.cumsum(counts)
-        self.agg_var: IntArray = out_var[:filled].copy()
+        self.agg_form: IntArray = out_var[:filled].copy()
         self.agg_best: FloatArray = out_best[:filled].copy()
         self.agg_credit: FloatArray = out_credit[:filled].copy()
 
@@ -679,6 +731,8 @@ class NameIndex:
         if lj < _MERGE_ONE_EDIT - 1:
             reached: Iterable[int] = index_keys.get(joined, ())
         else:
+            if lj <= _MERGE_SKETCH_MAX and not self._may_merge(joined):
+                return self._remember(cache_key, _EMPTY)
             # most windows reach nothing: intersect the keys in C before touching any word
             hit_keys = index_keys.keys() & _deletes_set(joined)
             if not hit_keys:
@@ -690,6 +744,13 @@ class NameIndex:
             if s > 0.0:
                 sims[vid] = s
         return self._remember(cache_key, self._lookup(sims))
+
+    def _may_merge(self, joined: str) -> bool:
+        """False when no list word is within one edit of ``joined`` (see ``_merge_sketch``): a two-probe test."""
+        lj = len(joined)
+        half = lj // 2
+        sketch = self._merge_sketch
+        return f"{lj}<{joined[:half]}" in sketch or f"{lj}>{joined[half:]}" in sketch
 
     def _rows(self, form: NameForm) -> list[_Row]:
         rows: list[_Row] = []
@@ -733,6 +794,16 @@ class NameIndex:
         self, form: NameForm, threshold: float, fraction: float = ESSENTIAL_FRACTION
     ) -> list[tuple[int, float]]:
         """``(variant, score upper bound)`` for every candidate whose bound reaches ``threshold``, best first."""
+        by_form = self.form_variants
+        return [(v, bound) for f, bound in self.bounded_forms(form, threshold, fraction) for v in by_form[f]]
+
+    def bounded_forms(
+        self, form: NameForm, threshold: float, fraction: float = ESSENTIAL_FRACTION
+    ) -> list[tuple[int, float]]:
+        """``(form, score upper bound)`` for every distinct list name whose bound reaches ``threshold``, best first.
+
+        A form stands for every variant in ``form_variants`` (they score the same against any query).
+        """
         n = len(form.tokens)
         if not n:
             return []
@@ -768,7 +839,9 @@ class NameIndex:
                 gen.append(r)
         if not gen:
             return []
-        if len(gen) == 1:
+        # whether a form may appear more than once in ``cat`` (its entries are then summed)
+        merged = len(gen) > 1 or not gen[0].unique
+        if not merged:
             r = gen[0]
             cat = r.postings
             mq = r.best * r.weight
@@ -790,7 +863,7 @@ class NameIndex:
             mq = summed.real
             me = summed.imag
         # bound >= t  <=>  m >= t * total (organisations) or m >= t / (2 - t) * total (person discount)
-        we = self._var_total32.take(cat)
+        we = self._form_total32.take(cat)
         if const_q:
             mq = mq + np.float32(const_q)
         m = np.minimum(mq, np.float32(wq))
@@ -806,24 +879,24 @@ class NameIndex:
         n_cand = len(cand)
         if not n_cand:
             return []
-        if n_cand <= _SMALL or (len(gen) > 1 and n_cand <= 4 * _SMALL):
+        if n_cand <= _SMALL or (merged and n_cand <= 4 * _SMALL):
             # candidates in ascending order, without repeats (the same order ``np.unique`` gives)
-            small = sorted(set(cand.tolist())) if len(gen) > 1 else cand.tolist()
+            small = sorted(set(cand.tolist())) if merged else cand.tolist()
             if len(small) <= _SMALL:
                 return self._bound_small(small, rows, wq, q_org, threshold)
             return self._bound(np.asarray(small, dtype=np.int32), rows, wq, q_org, threshold)
-        if len(gen) > 1:
+        if merged:
             cand = np.unique(cand)
             if len(cand) <= _SMALL:
                 return self._bound_small(cand.tolist(), rows, wq, q_org, threshold)
         return self._bound(cand, rows, wq, q_org, threshold)
 
     def _person_factor(self, t: float) -> FloatArray:
-        """Per variant, the share of the total a person-like query must match: ``t`` or ``t / (2 - t)``."""
+        """Per form, the share of the total a person-like query must match: ``t`` or ``t / (2 - t)``."""
         factors: dict[float, FloatArray] = self.__dict__.setdefault("_factors", {})
         f = factors.get(t)
         if f is None:
-            f = np.where(self.var_org, np.float32(t), np.float32(t / (2.0 - t)))
+            f = np.where(self.form_org, np.float32(t), np.float32(t / (2.0 - t)))
             if len(factors) < 64:
                 factors[t] = f
         return f
@@ -832,8 +905,8 @@ class NameIndex:
         self, cand: list[int], rows: list[_Row], wq: float, q_org: bool, threshold: float
     ) -> list[tuple[int, float]]:
         """The same bound as ``_bound``, in plain Python: faster for a few candidates."""
-        var_toks, var_ws, var_merges = self._var_toks, self._var_ws, self._var_merges
-        var_total, var_org, var_single = self._var_total, self._var_org, self._var_single
+        form_toks, form_ws, form_merges = self._form_toks, self._form_ws, self._form_merges
+        form_total, form_org, var_single = self._form_total, self._form_org, self._form_single
         vfirst, vsingle = self._vocab_first, self._vocab_single
         n_vocab = self.n_vocab
         floor = threshold - _BOUND_SLACK
@@ -844,8 +917,8 @@ class NameIndex:
         ]
         out: list[tuple[int, float]] = []
         for v in cand:
-            toks = var_toks[v]
-            merges = var_merges[v]
+            toks = form_toks[v]
+            merges = form_merges[v]
             single = var_single[v]
             best_e = [0.0] * len(toks)
             best_m = [0.0] * len(merges)
@@ -875,14 +948,14 @@ class NameIndex:
                             best_m[k] = max(best_m[k], sv)
                 mq += w * rb
             me = 0.0
-            for wj, bj in zip(var_ws[v], best_e, strict=True):
+            for wj, bj in zip(form_ws[v], best_e, strict=True):
                 me += wj * bj
             for (_, mw), bk in zip(merges, best_m, strict=True):
                 me += mw * bk
-            we = var_total[v]
+            we = form_total[v]
             m = (mq if mq < wq else wq) + (me if me < we else we)
             total = wq + we
-            if q_org or var_org[v]:
+            if q_org or form_org[v]:
                 bound = m / total if total > 0 else 0.0
             else:
                 denom = 0.5 * total + 0.5 * m
@@ -897,21 +970,21 @@ class NameIndex:
     ) -> list[tuple[int, float]]:
         """The score bound of many candidates, vectorised (see ``_bound_small`` for the same in plain Python)."""
         # gather every candidate's tokens, then its merge tokens, into one flat array with segment ids
-        starts, ends = self.var_off[cand], self.var_off[cand + 1]
+        starts, ends = self.form_off[cand], self.form_off[cand + 1]
         lens = (ends - starts).astype(np.int64)
         seg = np.repeat(np.arange(len(cand)), lens)
         pos = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens)
-        tok = self.var_tok[pos]
-        tok_w = self.var_w[pos]
+        tok = self.form_tok[pos]
+        tok_w = self.form_w[pos]
         first = self.tok_first[pos]
         single = self.tok_single[pos]
-        mstarts, mends = self.var_moff[cand], self.var_moff[cand + 1]
+        mstarts, mends = self.form_moff[cand], self.form_moff[cand + 1]
         mlens = (mends - mstarts).astype(np.int64)
         if int(mlens.sum()):
             mseg = np.repeat(np.arange(len(cand)), mlens)
             mpos = np.arange(int(mlens.sum())) - np.repeat(np.cumsum(mlens) - mlens, mlens) + np.repeat(mstarts, mlens)
-            tok = np.concatenate([tok, self.var_mtok[mpos]])
-            tok_w = np.concatenate([tok_w, self.var_mw[mpos]])
+            tok = np.concatenate([tok, self.form_mtok[mpos]])
+            tok_w = np.concatenate([tok_w, self.form_mw[mpos]])
             seg = np.concatenate([seg, mseg])
             n_real = len(first)
             first = np.concatenate([first, np.full(len(mpos), -2, dtype=first.dtype)])
@@ -954,10 +1027,10 @@ class NameIndex:
             # similarities are >= 0: a segment's maximum equals the maximum started from zero
             mq += r.weight * np.maximum.reduceat(sim, seg_start)
         me = np.bincount(seg, weights=tok_w * best_e, minlength=n_cand)
-        we = self.var_total[cand]
+        we = self.form_total[cand]
         m = np.minimum(mq, wq) + np.minimum(me, we)
         total = wq + we
-        person = ~(self.var_org[cand] | q_org)
+        person = ~(self.form_org[cand] | q_org)
         bound = np.where(person, m / np.maximum(0.5 * total + 0.5 * m, 1e-9), m / np.maximum(total, 1e-9))
         keep = bound >= threshold - _BOUND_SLACK
         kept, kept_bound = cand[keep], bound[keep]
@@ -968,10 +1041,11 @@ class NameIndex:
         return {
             "entries": len(self.entries),
             "variants": len(self.variants),
+            "forms": len(self.forms),
             "vocabulary": self.n_vocab,
             "merge_tokens": len(self.merge_vocab),
             "keys": len(self.keys) + len(self.merge_ids) + len(self.merge_del_hash),
-            "postings": int(len(self.post_var) + len(self.mpost_var)),
+            "postings": int(len(self.post_form) + len(self.mpost_form)),
         }
 
 

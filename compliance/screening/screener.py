@@ -17,7 +17,15 @@ from compliance.screening.accepted import AcceptedMatch, DecisionBook
 from compliance.screening.index import ESSENTIAL_FRACTION, NameIndex
 from compliance.screening.lists import ListSnapshot, parse_yaml_list
 from compliance.screening.normalize import NameForm, analyze
-from compliance.screening.scorer import SCORER_NAME, SCORER_VERSION, align, explain, matcher_config, score_pairs
+from compliance.screening.scorer import (
+    SCORER_NAME,
+    SCORER_VERSION,
+    Pair,
+    align,
+    explain,
+    matcher_config,
+    score_pairs,
+)
 
 DEFAULT_MATCH_THRESHOLD: Final = 0.85
 """Score at or above which a hit is a match. The ruleset copies this value; the benchmark uses it as is."""
@@ -225,33 +233,9 @@ class Screener:
         q = analyze(name)
         if not q.tokens:
             return []
-        variants = self.index.variants
-        ranked: Iterable[tuple[int, float]] = (
-            ((v, 2.0) for v in range(len(variants)))
-            if brute
-            else self.index.bounded_candidates(q, threshold, self.essential_fraction)
-        )
+        best = self._brute_best(q, threshold) if brute else self._indexed_best(q, threshold)
         entries = self.index.entries
-        qw = q.total_weight
-        floor = threshold - 1e-9
-        best: dict[int, tuple[float, int, list[tuple[tuple[int, ...], tuple[int, ...], float]]]] = {}
-        for v_idx, bound in ranked:
-            v = variants[v_idx]
-            cur = best.get(v.entry)
-            if cur is not None and cur[0] > bound + 1e-6:
-                continue  # this entry already has a better name than this one can score
-            ew = v.form.total_weight
-            # cheap bound: a name much heavier or lighter than the query cannot reach the threshold
-            # (the person-name discount halves the heavier side's extra weight at most)
-            lo, hi = (qw, ew) if qw <= ew else (ew, qw)
-            if 2.0 * lo / (lo + lo + 0.5 * (hi - lo)) < floor:
-                continue
-            pairs = align(q, v.form)
-            s = score_pairs(q, v.form, pairs)
-            if s < floor:
-                continue
-            if cur is None or s > cur[0] or (s == cur[0] and v_idx < cur[1]):
-                best[v.entry] = (s, v_idx, pairs)
+        variants = self.index.variants
         out: list[tuple[int, NameMatch]] = []
         for e_idx, (s, v_idx, pairs) in best.items():
             entry = entries[e_idx]
@@ -272,6 +256,52 @@ class Screener:
                 )
             )
         return out
+
+    def _indexed_best(self, q: NameForm, threshold: float) -> dict[int, _Best]:
+        """Per entry, its best-scoring name among the index's candidates (ties: the first variant).
+
+        The index retrieves distinct analysed names (forms); each is scored once and the score is
+        shared by every variant with that form.
+        """
+        index = self.index
+        variants, forms, form_variants = index.variants, index.forms, index.form_variants
+        qw = q.total_weight
+        floor = threshold - 1e-9
+        best: dict[int, _Best] = {}
+        for f_idx, bound in index.bounded_forms(q, threshold, self.essential_fraction):
+            group = form_variants[f_idx]
+            if all((cur := best.get(variants[v_idx].entry)) is not None and cur[0] > bound + 1e-6 for v_idx in group):
+                continue  # every entry of this name already has a better name than this one can score
+            form = forms[f_idx]
+            if not _weights_may_reach(qw, form.total_weight, floor):
+                continue
+            pairs = align(q, form)
+            s = score_pairs(q, form, pairs)
+            if s < floor:
+                continue
+            for v_idx in group:
+                e_idx = variants[v_idx].entry
+                cur = best.get(e_idx)
+                if cur is None or s > cur[0] or (s == cur[0] and v_idx < cur[1]):
+                    best[e_idx] = (s, v_idx, pairs)
+        return best
+
+    def _brute_best(self, q: NameForm, threshold: float) -> dict[int, _Best]:
+        """The same as ``_indexed_best`` scoring every indexed name, one variant at a time (the reference)."""
+        qw = q.total_weight
+        floor = threshold - 1e-9
+        best: dict[int, _Best] = {}
+        for v_idx, v in enumerate(self.index.variants):
+            if not _weights_may_reach(qw, v.form.total_weight, floor):
+                continue
+            pairs = align(q, v.form)
+            s = score_pairs(q, v.form, pairs)
+            if s < floor:
+                continue
+            cur = best.get(v.entry)
+            if cur is None or s > cur[0] or (s == cur[0] and v_idx < cur[1]):
+                best[v.entry] = (s, v_idx, pairs)
+        return best
 
     # -- qualifiers and hits -------------------------------------------------------------------
 
@@ -309,6 +339,19 @@ class Screener:
             snapshot=self._refs[match.snapshot],
             suppressed_by=decision.id if decision else None,
         )
+
+
+_Best = tuple[float, int, list[Pair]]
+"""An entry's best match so far: score, variant, alignment."""
+
+
+def _weights_may_reach(qw: float, ew: float, floor: float) -> bool:
+    """A cheap bound: a name much heavier or lighter than the query cannot reach ``floor``.
+
+    The person-name discount halves the heavier side's extra weight at most.
+    """
+    lo, hi = (qw, ew) if qw <= ew else (ew, qw)
+    return 2.0 * lo / (lo + lo + 0.5 * (hi - lo)) >= floor
 
 
 def score_names(a: str, b: str) -> float:

@@ -6,11 +6,12 @@ import random
 
 import numpy as np
 import pytest
+from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 from screening_helpers import shared
 
 from compliance.screening import Screener, import_restricted_parties_json
-from compliance.screening.index import NameIndex, deletes, deletes2
+from compliance.screening.index import NameIndex, _merge_sim, deletes, deletes2
 from compliance.screening.normalize import analyze, phonetic_key
 from compliance.screening.scorer import token_similarity
 
@@ -49,14 +50,39 @@ def test_precomputed_rows_equal_the_keyed_lookup(default_screener: Screener) -> 
         assert list(row.ids) == sorted(row.sim_of)
 
 
-def test_precomputed_postings_are_aggregated_per_variant(default_screener: Screener) -> None:
+def _per_form(postings: list[int], best: list[float], credit: list[float]) -> dict[int, tuple[float, float]]:
+    """Postings grouped by form: the best similarity and the summed credit."""
+    out: dict[int, tuple[float, float]] = {}
+    for f, b, c in zip(postings, best, credit, strict=True):
+        old_b, old_c = out.get(f, (0.0, 0.0))
+        out[f] = (max(old_b, b), old_c + c)
+    return out
+
+
+def test_precomputed_postings_are_aggregated_per_form(default_screener: Screener) -> None:
     index = default_screener.index
     for vid in range(0, index.n_vocab, 7):
         row = index._vocab_row(vid)
+        assert row.unique
+        assert row.postings.tolist() == sorted(set(row.postings.tolist()))
         fresh = index._lookup(dict(row.sim_of))
-        assert list(row.postings) == list(fresh.postings)
-        assert row.best.tolist() == pytest.approx(fresh.best.tolist(), abs=1e-6)
-        assert row.entry_credit.tolist() == pytest.approx(fresh.entry_credit.tolist(), abs=1e-5)
+        grouped = _per_form(fresh.postings.tolist(), fresh.best.tolist(), fresh.entry_credit.tolist())
+        assert set(grouped) == set(row.postings.tolist())
+        for f, b, c in zip(row.postings.tolist(), row.best.tolist(), row.entry_credit.tolist(), strict=True):
+            assert grouped[f] == pytest.approx((b, c), abs=1e-5)
+
+
+def test_a_lookup_says_when_a_form_repeats(default_screener: Screener) -> None:
+    """A form holding two of a lookup's tokens appears twice in its postings, and ``unique`` says so."""
+    index = default_screener.index
+    form = next(f for f in index.forms if len(set(f.tokens)) >= 2 and all(len(t) > 3 for t in f.tokens))
+    a, b = (index.vocab_ids[t] for t in form.tokens[:2])
+    lookup = index._lookup({a: 1.0, b: 0.8})
+    f_id = index.forms.index(form)
+    assert lookup.postings.tolist().count(f_id) == 2
+    assert not lookup.unique
+    single = index._lookup({a: 1.0})
+    assert single.unique == (len(single.postings) == len(set(single.postings.tolist())))
 
 
 def _within_budget(a: str, b: str) -> bool:
@@ -82,6 +108,42 @@ def test_neighbour_lookup_matches_a_brute_force_scan(default_screener: Screener)
             s = token_similarity(q, other, ph, phonetic_key(other))
             if len(other) > 1 and s > 0.0 and _within_budget(q, other):
                 assert vid in found, (q, other)
+
+
+def test_the_merge_sketch_misses_no_word_within_the_merge_similarity(default_screener: Screener) -> None:
+    """``_may_merge`` is a prefilter: every window that merges into some list word must pass it."""
+    index = default_screener.index
+    rng = random.Random(17)
+    words = [w for w in index.vocab if 8 <= len(w) <= 18]
+    texts = [_typo(w, rng) for w in words] + words + ["".join(rng.sample(words, 2))[:12] for _ in range(200)]
+    texts = [t for t in texts if 9 <= len(t) <= 17]
+    passed = 0
+    for text in texts:
+        close = process.extract(
+            text, index.vocab, scorer=Levenshtein.normalized_similarity, score_cutoff=0.89, limit=None
+        )
+        merges = [w for w, _, _ in close if len(w) >= 4 and _merge_sim(text, w) > 0.0]
+        if merges:
+            assert index._may_merge(text), (text, merges)
+            passed += 1
+        else:
+            assert index._window_row(text).postings.size == 0, text
+    assert 20 < passed < len(texts)
+    assert not index._may_merge("qqqqqqqqqqqq")
+
+
+def test_variants_with_the_same_analysed_name_share_one_form(default_screener: Screener) -> None:
+    index = default_screener.index
+    assert len(index.forms) < len(index.variants)
+    keys = {(f.tokens, f.kinds) for f in index.forms}
+    assert len(keys) == len(index.forms)
+    for v_idx, v in enumerate(index.variants):
+        form = index.forms[index.form_of[v_idx]]
+        assert (form.tokens, form.kinds) == (v.form.tokens, v.form.kinds)
+        assert v_idx in index.form_variants[index.form_of[v_idx]]
+    shared = next(g for g in index.form_variants if len(g) > 1)
+    found = index.candidates(index.variants[shared[0]].form, 0.9)
+    assert set(shared) <= set(found)
 
 
 def test_long_windows_find_what_the_deletion_keys_find(default_screener: Screener) -> None:
@@ -140,7 +202,7 @@ def test_scratch_accumulators_stay_zero(default_screener: Screener) -> None:
 def test_vectorised_bound_equals_the_plain_bound(default_screener: Screener) -> None:
     """``_bound`` (numpy, many candidates) and ``_bound_small`` (plain Python) compute the same bound."""
     index: NameIndex = default_screener.index
-    every = list(range(len(index.variants)))
+    every = list(range(len(index.forms)))
     for q in [
         "Huawei Technologies Co Ltd",
         "Inspur Group",
@@ -156,5 +218,5 @@ def test_vectorised_bound_equals_the_plain_bound(default_screener: Screener) -> 
         plain = dict(index._bound_small(every, rows, form.total_weight, q_org, 0.0))
         assert vectorised.keys() == plain.keys() == set(every)
         for v, b in plain.items():
-            assert vectorised[v] == pytest.approx(b, abs=1e-5), (q, index.variants[v].name)
+            assert vectorised[v] == pytest.approx(b, abs=1e-5), (q, index.forms[v].text)
     assert not index._dense_scratch().any()
