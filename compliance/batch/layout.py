@@ -29,7 +29,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
-import itertools
 import json
 import math
 import operator
@@ -252,25 +251,73 @@ class Header:
         return cls(positions, tuple(n for n in by_name if n not in used))
 
 
-@dataclass(frozen=True, slots=True)
 class SourceRow:
     """One CSV (or Parquet) row: its non-blank values by canonical column, in header order.
 
     A value's origin is not stored per value (a row has dozens and only an error needs one): ``names``
     (canonical → column as named in the file) is shared by all rows of a file, and `origin` builds it.
+
+    A CSV row is kept as its raw cells (`from_cells`) until its values are first read: the parent process
+    only groups rows by transaction id, and the workers that assemble the transactions strip and pair the
+    cells, in parallel.
     """
 
-    line: int
-    source: str
-    texts: Mapping[str, str]
-    names: Mapping[str, str]
+    __slots__ = ("_cells", "_columns", "_texts", "line", "names", "source", "transaction_id")
+
+    def __init__(self, line: int, source: str, texts: Mapping[str, str], names: Mapping[str, str]) -> None:
+        self.line = line
+        self.source = source
+        self.names = names
+        self.transaction_id: str | None = texts.get("transaction_id")
+        self._texts: Mapping[str, str] | None = texts
+        self._cells: tuple[str, ...] = ()
+        self._columns: tuple[str, ...] = ()
+
+    @classmethod
+    def from_cells(
+        cls,
+        line: int,
+        source: str,
+        cells: tuple[str, ...],
+        columns: tuple[str, ...],
+        names: Mapping[str, str],
+        transaction_id: str | None,
+    ) -> SourceRow:
+        """A row from its raw cells, one per column of ``columns`` (unstripped, blanks included)."""
+        row = cls.__new__(cls)
+        row.line, row.source, row.names, row.transaction_id = line, source, names, transaction_id
+        row._texts, row._cells, row._columns = None, cells, columns
+        return row
+
+    @property
+    def texts(self) -> Mapping[str, str]:
+        """Canonical column → stripped non-blank text, in header order."""
+        texts = self._texts
+        if texts is None:
+            texts = {c: t for c, v in zip(self._columns, self._cells, strict=True) if (t := v.strip())}
+            self._texts, self._cells = texts, ()
+        return texts
 
     def origin(self, canonical: str) -> Origin:
         return (self.source, self.line, self.names[canonical])
 
-    def __reduce__(self) -> tuple[type[SourceRow], tuple[int, str, Mapping[str, str], Mapping[str, str]]]:
-        # Pickled as its constructor call: cheaper both ways than the slots dataclass's state protocol.
-        return (SourceRow, (self.line, self.source, self.texts, self.names))
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SourceRow):
+            return NotImplemented
+        return (self.line, self.source, self.texts, self.names) == (other.line, other.source, other.texts, other.names)
+
+    def __hash__(self) -> int:
+        return hash((self.line, self.source, self.transaction_id))
+
+    def __repr__(self) -> str:
+        return f"SourceRow(line={self.line!r}, source={self.source!r}, texts={dict(self.texts)!r})"
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Pickled as a constructor call: cheaper both ways than a state protocol. Raw cells travel raw.
+        if self._texts is None:
+            args = (self.line, self.source, self._cells, self._columns, self.names, self.transaction_id)
+            return (SourceRow.from_cells, args)
+        return (SourceRow, (self.line, self.source, self._texts, self.names))
 
     @property
     def values(self) -> dict[str, tuple[str, Origin]]:
@@ -348,7 +395,8 @@ class GroupedTransaction:
 
 
 def _contiguous(lines: Sequence[int]) -> bool:
-    return all(b == a + 1 for a, b in itertools.pairwise(lines))
+    """Whether increasing line numbers (a group's rows are in file order) leave no gap."""
+    return lines[-1] - lines[0] == len(lines) - 1
 
 
 def read_csv_rows(path: Path, mapping: ColumnMapping) -> Iterator[SourceRow | InputError]:
@@ -366,6 +414,7 @@ def read_csv_rows(path: Path, mapping: ColumnMapping) -> Iterator[SourceRow | In
         # The cells a row needs, picked in header order by one C call when the row is wide enough.
         columns, indices, shared = header.columns, header.indices, header.names
         pick = operator.itemgetter(*indices) if len(indices) > 1 else None
+        key = columns.index("transaction_id")
         width = max(indices) + 1
         while True:
             try:
@@ -380,8 +429,9 @@ def read_csv_rows(path: Path, mapping: ColumnMapping) -> Iterator[SourceRow | In
             if pick is None or len(cells) < width:
                 yield row_values(cells, header, source, reader.line_num)
                 continue
-            texts = {c: t for c, v in zip(columns, pick(cells), strict=True) if (t := v.strip())}
-            yield SourceRow(reader.line_num, source, texts, shared)
+            picked = pick(cells)
+            tid = picked[key].strip() or None
+            yield SourceRow.from_cells(reader.line_num, source, picked, columns, shared, tid)
 
 
 def group_rows(
@@ -397,7 +447,7 @@ def group_rows(
         if isinstance(row, InputError):
             order.append(row)
             continue
-        tid = row.texts.get("transaction_id")
+        tid = row.transaction_id
         if tid is None:
             order.append(row)
             continue

@@ -227,13 +227,16 @@ def value_text(value: Any) -> str:
     return dumps(value)
 
 
-def field_texts(fact: Fact) -> dict[str, str]:
-    """Each field's JSON text, worked out once per fact (in its memo): a fact's body for the C core and the
-    copy of the transaction's fields on host facts are both joined from these."""
-    texts: dict[str, str] | None = fact.memo.get("durable-texts")
-    if texts is None:
-        texts = {name: value_text(value) for name, value in fact.fields.items()}
-        fact.memo["durable-texts"] = texts
+def field_texts(fact: Fact, wanted: frozenset[str] | None) -> dict[str, str]:
+    """The JSON text of each field in ``wanted`` (all with None), worked out once per fact and projection (in
+    the fact's memo): a fact's body for the C core and the copy of the transaction's fields on host facts are
+    both joined from these."""
+    memo = fact.memo.get("durable-texts")
+    if memo is not None and memo[0] is wanted:
+        texts: dict[str, str] = memo[1]
+        return texts
+    texts = {name: value_text(value) for name, value in fact.fields.items() if wanted is None or name in wanted}
+    fact.memo["durable-texts"] = (wanted, texts)
     return texts
 
 
@@ -291,11 +294,7 @@ def _encode_body(fact: Fact, fields: Mapping[str, frozenset[str]] | None) -> str
     wanted = fields.get(fact.type) if fields is not None else None
     if fields is not None and wanted is None:
         return None
-    parts = [
-        f'"{DURABLE_FIELD_NAMES.get(name, name)}":{text}'
-        for name, text in field_texts(fact).items()
-        if wanted is None or name in wanted
-    ]
+    parts = [f'"{DURABLE_FIELD_NAMES.get(name, name)}":{text}' for name, text in field_texts(fact, wanted).items()]
     parts.append(f'"t":{encode_basestring(fact.type)}')
     return "{" + ",".join(parts)
 
@@ -379,10 +378,12 @@ class _HandleSet:
     hosts: frozenset[str]
     """Fact types that carry a copy of the transaction's fields."""
 
-    def extra(self, transaction: Fact) -> dict[str, str]:
-        """The properties appended to each host fact: the copied transaction fields, prefixed."""
+    def extra(self, transaction: Fact, tested: frozenset[str] | None) -> dict[str, str]:
+        """The properties appended to each host fact: the copied transaction fields, prefixed. ``tested`` is
+        the transaction fields any rule tests (the copied ones among them)."""
         copied = self.copied
-        parts = [f'"{TRANSACTION_PREFIX}{k}":{t}' for k, t in field_texts(transaction).items() if k in copied]
+        texts = field_texts(transaction, tested)
+        parts = [f'"{TRANSACTION_PREFIX}{k}":{t}' for k, t in texts.items() if k in copied]
         if not parts:
             return {}
         return dict.fromkeys(self.hosts, "," + ",".join(parts))
@@ -568,7 +569,9 @@ class DurableBackend:
         transaction = transactions[0] if len(transactions) == 1 else None
         present = frozenset([fact.type for fact in facts])
         hset, alpha, types = self._route(present, transaction is not None, self._alpha.shared_types(facts, present))
-        extra = hset.extra(transaction) if transaction is not None and hset.fused else None
+        extra = (
+            hset.extra(transaction, self._fields.get("transaction")) if transaction is not None and hset.fused else None
+        )
         return Prepared(hset, encode_facts(facts, sid, self._fields, extra), transaction, alpha, types)
 
     def fire(self, facts: Sequence[Fact]) -> list[Activation]:
