@@ -29,6 +29,14 @@ class Record:
     error: InputError | None
     raw_id: str | None = None
 
+    def __post_init__(self) -> None:
+        # The error is data here: without its traceback it holds no frames, whose locals (a worker's results
+        # among them) would otherwise stay alive in a reference cycle until the cyclic collector runs.
+        error: BaseException | None = self.error
+        while error is not None:
+            error.__traceback__ = None
+            error = error.__cause__ or error.__context__
+
     @property
     def location(self) -> str:
         return f"{self.source}:{self.line}"
@@ -42,10 +50,20 @@ def validate_transaction(raw: Any, source: str, line: int) -> Transaction:
     try:
         return Transaction.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or None
-        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise InputError(f"{err['msg']}{more}", source, line, loc) from None
+        where, message = first_validation_error(exc)
+        raise InputError(message, source, line, ".".join(str(p) for p in where) or None) from None
+
+
+def first_validation_error(exc: ValidationError) -> tuple[tuple[str | int, ...], str]:
+    """The first error's location and message (with how many more there are).
+
+    Read in a function of its own: the error's details hold the validator's exception, whose traceback
+    reaches the caller's frame, so a caller that kept them in a local would make a reference cycle that keeps
+    every frame above it (a worker's results among their locals) alive until the cyclic collector runs.
+    """
+    err = exc.errors()[0]
+    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return tuple(err["loc"]), f"{err['msg']}{more}"
 
 
 def _check_depth(raw: Any, source: str, line: int) -> None:

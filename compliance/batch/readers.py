@@ -32,7 +32,7 @@ from compliance.batch.layout import (
 )
 from compliance.errors import InputError
 from compliance.model import Transaction
-from compliance.records import Record, record_from_line, record_from_object
+from compliance.records import Record, first_validation_error, record_from_line, record_from_object
 
 INPUT_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 
@@ -247,17 +247,15 @@ def _parse_grouped(group: GroupedTransaction, mapping: ColumnMapping) -> Record:
     try:
         txn = Transaction.model_validate(shape)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
+        loc, message = first_validation_error(exc)
         _, origins = assemble(group, mapping)  # again, collecting origins: only an error needs them
         origin = locate(loc, origins)
-        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         dotted = ".".join(str(p) for p in loc)
         if origin is None:
-            error = InputError(f"{err['msg']}{more}", source, line, dotted or None)
+            error = InputError(message, source, line, dotted or None)
         else:
             field_name = origin[2] if not dotted else f"{origin[2]} → {dotted}"
-            error = InputError(f"{err['msg']}{more}", origin[0], origin[1], field_name)
+            error = InputError(message, origin[0], origin[1], field_name)
         return Record(source, line, None, error, group.transaction_id)
     except (RecursionError, ValueError) as exc:  # pragma: no cover - defensive
         return Record(source, line, None, InputError(str(exc), source, line), group.transaction_id)

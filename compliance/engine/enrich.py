@@ -88,7 +88,6 @@ class Enricher:
     screenings: BoundedCache[tuple[ScreeningHit, ...]] = field(init=False, repr=False, compare=False)
     party_facts: BoundedCache[Fact] = field(init=False, repr=False, compare=False)
     item_facts: BoundedCache[Fact] = field(init=False, repr=False, compare=False)
-    hit_facts: BoundedCache[tuple[ScreeningHit, Fact]] = field(init=False, repr=False, compare=False)
     cumulative: bool = field(init=False, repr=False, compare=False)
     screening_period: Callable[[dt.date], Hashable] = field(init=False, repr=False, compare=False)
     """The screener's ``as_of_period`` when it has one (the cache then keys on the period), else the day."""
@@ -104,7 +103,6 @@ class Enricher:
         # reuse its encoding and its bound form (Fact.memo).
         object.__setattr__(self, "party_facts", BoundedCache[Fact](self.fact_cache_size))
         object.__setattr__(self, "item_facts", BoundedCache[Fact](self.fact_cache_size))
-        object.__setattr__(self, "hit_facts", BoundedCache[tuple[ScreeningHit, Fact]](self.fact_cache_size))
         object.__setattr__(self, "cumulative", uses_ledger(self.ruleset))
         period_of = getattr(self.screener, "as_of_period", None)
         object.__setattr__(self, "screening_period", period_of if callable(period_of) else _same_day)
@@ -171,7 +169,7 @@ class Enricher:
                     continue
                 ev.hits.append(hit)
                 band = "match" if hit.score >= settings.match_threshold else "review"
-                ev.facts.append(self.hit_fact(party, hit, band, len(ev.hits)))
+                ev.facts.append(self._hit_fact(party, hit, band, len(ev.hits)))
                 if band == "match" and hit.entry.list_id in LISTS_FOR_AFFILIATES:
                     policy = hit.entry.review_policy
                     current = listed.get(party.id)
@@ -181,17 +179,6 @@ class Enricher:
             ev.ownership = dict(self.resolve_ownership(txn, listed))
             for own in ev.ownership.values():
                 ev.facts.append(self._ownership_fact(txn.party(own.party_id), own))
-
-    def hit_fact(self, party: Party, hit: ScreeningHit, band: str, n: int) -> Fact:
-        """The hit's fact, shared with earlier transactions where the same party got the same hit object (the
-        screening cache hands it out) at the same position."""
-        key = (id(hit), party.id, party.name, tuple(party.roles), band, n)
-        entry = self.hit_facts.get(key)
-        if entry is not None and entry[0] is hit:  # the entry holds the hit, so its id is not reused meanwhile
-            return entry[1]
-        fact = _shared(self._hit_fact(party, hit, band, n))
-        self.hit_facts.put(key, (hit, fact))
-        return fact
 
     def _hit_fact(self, party: Party, hit: ScreeningHit, band: str, n: int) -> Fact:
         entry = hit.entry
