@@ -36,6 +36,9 @@ from compliance.rulesets.loader import load_ruleset
 
 CHECKPOINT_VERSION = 1
 DEFAULT_CHUNK_SIZE = 250
+CHECKPOINT_EVERY_S = 1.0
+"""Three fsyncs per checkpoint: after every 250-record chunk they held the parent up long enough for workers
+to wait on their next task (measured here: 2,400 fsyncs of about 1 ms in a 200,000-transaction run)."""
 
 
 @dataclass
@@ -51,6 +54,10 @@ class BatchOptions:
     on_error: Callable[[ResultRow], None] | None = None
     """Called (in input order) with every error record as it is written."""
     max_in_flight: int | None = None
+    checkpoint_every: float = CHECKPOINT_EVERY_S
+    """Seconds between checkpoints of a file output (0: after every chunk). Every chunk is written in order
+    as it completes; a checkpoint fsyncs the outputs and records how far they are valid, and a resumed run
+    recomputes the chunks after the last one."""
 
 
 @dataclass
@@ -185,17 +192,23 @@ def _screen_batch(
         if state is None and checkpoint is not None:
             _save_checkpoint(checkpoint, fingerprint, 0, 0, summary, sink.commit())
 
+        done = sum(len(c) for c in chunks[:first_chunk])
+        saved = time.monotonic()
+
         def emit(chunk: int, results: list[Any]) -> None:
+            nonlocal done, saved
             rows: list[ResultRow] = results
             sink.write(rows)
             for row in rows:
                 summary.add(row)
                 if row.error_kind is not None and options.on_error is not None:
                     options.on_error(row)
-            sink_state = sink.commit()
-            if checkpoint is not None:
-                done = sum(len(c) for c in chunks[: chunk + 1])
-                _save_checkpoint(checkpoint, fingerprint, chunk + 1, done, summary, sink_state)
+            done += len(rows)
+            if checkpoint is None:
+                sink.commit()
+            elif time.monotonic() - saved >= options.checkpoint_every:
+                _save_checkpoint(checkpoint, fingerprint, chunk + 1, done, summary, sink.commit())
+                saved = time.monotonic()
             progress.advance(len(rows))
 
         eval_start = time.perf_counter()
