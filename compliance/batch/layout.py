@@ -31,7 +31,6 @@ import datetime as dt
 import functools
 import json
 import math
-import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -257,12 +256,12 @@ class SourceRow:
     A value's origin is not stored per value (a row has dozens and only an error needs one): ``names``
     (canonical → column as named in the file) is shared by all rows of a file, and `origin` builds it.
 
-    A CSV row is kept as its raw cells (`from_cells`) until its values are first read: the parent process
-    only groups rows by transaction id, and the workers that assemble the transactions strip and pair the
-    cells, in parallel.
+    A CSV row is kept as its raw text (`from_text`) until its values are first read: the parent process
+    only groups rows by transaction id, ships the text (one string, cheap to pickle), and the workers that
+    assemble the transactions parse it again, in parallel.
     """
 
-    __slots__ = ("_cells", "_columns", "_texts", "line", "names", "source", "transaction_id")
+    __slots__ = ("_format", "_raw", "_texts", "line", "names", "source", "transaction_id")
 
     def __init__(self, line: int, source: str, texts: Mapping[str, str], names: Mapping[str, str]) -> None:
         self.line = line
@@ -270,23 +269,24 @@ class SourceRow:
         self.names = names
         self.transaction_id: str | None = texts.get("transaction_id")
         self._texts: Mapping[str, str] | None = texts
-        self._cells: tuple[str, ...] = ()
-        self._columns: tuple[str, ...] = ()
+        self._raw: str | tuple[str, ...] = ""
+        self._format: RowFormat | None = None
 
     @classmethod
-    def from_cells(
+    def from_text(
         cls,
         line: int,
         source: str,
-        cells: tuple[str, ...],
-        columns: tuple[str, ...],
+        raw: str | tuple[str, ...],
+        row_format: RowFormat,
         names: Mapping[str, str],
         transaction_id: str | None,
     ) -> SourceRow:
-        """A row from its raw cells, one per column of ``columns`` (unstripped, blanks included)."""
+        """A row from the text the CSV reader consumed for it: one line, or the lines of a record with quoted
+        line breaks. ``row_format`` reads it again; the row must have all the columns it picks."""
         row = cls.__new__(cls)
         row.line, row.source, row.names, row.transaction_id = line, source, names, transaction_id
-        row._texts, row._cells, row._columns = None, cells, columns
+        row._texts, row._raw, row._format = None, raw, row_format
         return row
 
     @property
@@ -294,8 +294,9 @@ class SourceRow:
         """Canonical column → stripped non-blank text, in header order."""
         texts = self._texts
         if texts is None:
-            texts = {c: t for c, v in zip(self._columns, self._cells, strict=True) if (t := v.strip())}
-            self._texts, self._cells = texts, ()
+            assert self._format is not None
+            texts = self._format.texts(self._raw)
+            self._texts, self._raw = texts, ""
         return texts
 
     def origin(self, canonical: str) -> Origin:
@@ -313,16 +314,30 @@ class SourceRow:
         return f"SourceRow(line={self.line!r}, source={self.source!r}, texts={dict(self.texts)!r})"
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # Pickled as a constructor call: cheaper both ways than a state protocol. Raw cells travel raw.
+        # Pickled as a constructor call: cheaper both ways than a state protocol. Raw text travels raw.
         if self._texts is None:
-            args = (self.line, self.source, self._cells, self._columns, self.names, self.transaction_id)
-            return (SourceRow.from_cells, args)
+            args = (self.line, self.source, self._raw, self._format, self.names, self.transaction_id)
+            return (SourceRow.from_text, args)
         return (SourceRow, (self.line, self.source, self._texts, self.names))
 
     @property
     def values(self) -> dict[str, tuple[str, Origin]]:
         """Canonical column → (value, origin), in header order."""
         return {c: (t, (self.source, self.line, self.names[c])) for c, t in self.texts.items()}
+
+
+@dataclass(frozen=True)
+class RowFormat:
+    """How a CSV row's raw text becomes its values: the delimiter, and the canonical columns with the
+    positions of their cells (one object per file, shared by its rows)."""
+
+    delimiter: str
+    columns: tuple[str, ...]
+    indices: tuple[int, ...]
+
+    def texts(self, raw: str | tuple[str, ...]) -> dict[str, str]:
+        cells = next(csv.reader([raw] if isinstance(raw, str) else raw, delimiter=self.delimiter))
+        return {c: t for c, i in zip(self.columns, self.indices, strict=True) if (t := cells[i].strip())}
 
 
 @dataclass(frozen=True)
@@ -403,7 +418,14 @@ def read_csv_rows(path: Path, mapping: ColumnMapping) -> Iterator[SourceRow | In
     """Rows of a flat-layout CSV file as canonical values; an unreadable row becomes an InputError."""
     source = str(path)
     with path.open("r", encoding=mapping.encoding, newline="") as handle:
-        reader = csv.reader(handle, delimiter=mapping.delimiter)
+        consumed: list[str] = []  # the lines the reader took for the current record
+
+        def lines() -> Iterator[str]:
+            for text in handle:
+                consumed.append(text)
+                yield text
+
+        reader = csv.reader(lines(), delimiter=mapping.delimiter)
         try:
             names = next(reader)
         except StopIteration:
@@ -411,12 +433,12 @@ def read_csv_rows(path: Path, mapping: ColumnMapping) -> Iterator[SourceRow | In
         except (csv.Error, UnicodeDecodeError) as exc:
             raise MappingError(f"cannot read the header: {exc}", source, 1) from None
         header = Header.resolve(names, mapping, source)
-        # The cells a row needs, picked in header order by one C call when the row is wide enough.
-        columns, indices, shared = header.columns, header.indices, header.names
-        pick = operator.itemgetter(*indices) if len(indices) > 1 else None
-        key = columns.index("transaction_id")
-        width = max(indices) + 1
+        row_format = RowFormat(mapping.delimiter, header.columns, header.indices)
+        shared = header.names
+        key = header.indices[header.columns.index("transaction_id")]
+        width = max(header.indices) + 1
         while True:
+            consumed.clear()
             try:
                 cells = next(reader)
             except StopIteration:
@@ -426,12 +448,12 @@ def read_csv_rows(path: Path, mapping: ColumnMapping) -> Iterator[SourceRow | In
                 continue
             if not "".join(cells).strip():  # blank: no cell has a non-space character
                 continue
-            if pick is None or len(cells) < width:
+            if len(cells) < width:
                 yield row_values(cells, header, source, reader.line_num)
                 continue
-            picked = pick(cells)
-            tid = picked[key].strip() or None
-            yield SourceRow.from_cells(reader.line_num, source, picked, columns, shared, tid)
+            raw = consumed[0] if len(consumed) == 1 else tuple(consumed)
+            tid = cells[key].strip() or None
+            yield SourceRow.from_text(reader.line_num, source, raw, row_format, shared, tid)
 
 
 def group_rows(

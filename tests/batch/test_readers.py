@@ -121,3 +121,28 @@ def test_parquet_in_reads_the_same_layout(export: tuple[Path, ColumnMapping], tm
     assert [str(r.error).split(": ", 1)[1] for r in from_parquet if r.error] == [
         str(r.error).split(": ", 1)[1] for r in from_csv if r.error
     ]
+
+
+def test_a_row_travels_as_its_raw_text_and_reads_the_same_in_a_worker(
+    tmp_path: Path, export: tuple[Path, ColumnMapping]
+) -> None:
+    """The parent keeps a CSV row as the text the reader consumed (a quoted line break included) and a worker
+    parses it again after unpickling: the values, line numbers and transactions equal a direct read's."""
+    import pickle
+
+    path, mapping = export
+    text = EXPORT.replace("Acme Cloud;China;Acme", '"Acme\nCloud";China;Acme')
+    path.write_text(text, encoding="utf-8")
+    inputs = read_inputs([path], mapping)
+    shipped = pickle.loads(pickle.dumps(inputs.records))
+    first = shipped[0].payload.rows
+    assert first[0].texts["purchaser_name"] == "Acme\nCloud"
+    assert [r.line for r in first] == [3, 5]  # the reader's line numbers: each quoted break takes a line
+    assert first[1].texts["item_model"] == "RTX 4090"
+    direct = [parse(r, mapping) for r in read_inputs([path], mapping).records]
+    again = [parse(r, mapping) for r in shipped]
+    assert [(r.line, r.transaction, str(r.error)) for r in again] == [
+        (r.line, r.transaction, str(r.error)) for r in direct
+    ]
+    assert direct[0].transaction is not None
+    assert direct[0].transaction.parties[0].name == "Acme\nCloud"
