@@ -7,9 +7,9 @@ The run, step by step:
    date order (`compliance.batch.ledger`), so the outcome does not depend on the worker count;
 3. chunks go to worker processes (`compliance.batch.pool`); a chunk whose worker died is retried once,
    then record by record, and a record that kills a worker again becomes an ``error`` record;
-4. finished chunks are written in input order; after each, the output is fsynced and the checkpoint
-   (``<stem>.checkpoint.json``) records how far the output is valid, so ``resume=True`` continues a killed
-   run without duplicates or gaps. The checkpoint is removed when the run completes.
+4. finished chunks are written in input order; at most once a second (``checkpoint_every``) the output is
+   fsynced and the checkpoint (``<stem>.checkpoint.json``) records how far it is valid, so ``resume=True``
+   continues a killed run without duplicates or gaps. The checkpoint is removed when the run completes.
 
 Every input record yields one output record: records in = determinations + errors.
 """
