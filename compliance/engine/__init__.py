@@ -42,7 +42,11 @@ __all__ = ["Engine", "Ledger", "input_sha256"]
 
 
 def input_sha256(txn: Transaction) -> str:
-    return hashlib.sha256(txn.model_dump_json().encode("utf-8")).hexdigest()
+    """sha256 of the transaction's JSON (``model_dump_json``'s bytes, taken from the serializer directly)."""
+    return hashlib.sha256(_TRANSACTION_JSON(txn)).hexdigest()
+
+
+_TRANSACTION_JSON = Transaction.__pydantic_serializer__.to_json
 
 
 def _durable_available() -> bool:
