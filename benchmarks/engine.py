@@ -248,7 +248,7 @@ def time_raw_floor_as_run(engine: Engine, txns: list[Transaction]) -> dict[str, 
     def once(facts: Any) -> int:
         sid = f"q{next(counter)}"
         prepared = backend.prepare(facts, sid)
-        return _raw_session(prepared.hset.handles, prepared.payload, sid)
+        return _raw_session(prepared.route.hset.handles, prepared.payload, sid)
 
     return _time_raw(once, fact_sets)
 

@@ -389,23 +389,24 @@ class _HandleSet:
         return dict.fromkeys(self.hosts, "," + ",".join(parts))
 
 
-class _Route(NamedTuple):
-    hset: _HandleSet
-    alpha: tuple[AlphaRule, ...]
-    alpha_types: frozenset[str]
-
-
-class Prepared(NamedTuple):
-    """What one evaluation sends to the C core, and the rules it answers from memoized pattern results."""
+class Route(NamedTuple):
+    """Where an evaluation's rules go, per combination of fact types present (and shared)."""
 
     hset: _HandleSet
-    payload: str
-    transaction: Fact | None
-    """The transaction fact when there is exactly one (the folded rules' binding)."""
+    """The C rulesets of the rules that run in the session."""
     alpha: tuple[AlphaRule, ...]
     """Rules over shared facts only, answered by `compliance.engine.alpha.combine`."""
     alpha_types: frozenset[str]
     """The fact types those rules name."""
+
+
+class Prepared(NamedTuple):
+    """What one evaluation sends to the C core, and where its rules go."""
+
+    route: Route
+    payload: str
+    transaction: Fact | None
+    """The transaction fact when there is exactly one (the folded rules' binding)."""
 
 
 def _fits(fusion: Fusion, copied: set[str] | frozenset[str]) -> bool:
@@ -446,7 +447,7 @@ class DurableBackend:
         self._generation = 0
         self._numbers = itertools.count()
         self._by_rules: dict[tuple[tuple[str, ...], tuple[str, ...]], _HandleSet] = {}
-        self._by_types: dict[tuple[frozenset[str], bool, frozenset[str]], _Route] = {}
+        self._by_types: dict[tuple[frozenset[str], bool, frozenset[str]], Route] = {}
         self._alpha_sets: dict[str, _HandleSet] = {}
         self._alpha_answers = BoundedCache[frozenset[str]](ALPHA_ANSWERS)
         # The whole ruleset is compiled now, so a ruleset durable_rules rejects fails at load time. (The alpha
@@ -455,17 +456,21 @@ class DurableBackend:
         self._full = self._route(everything, False, frozenset())[0]
         self._route(everything, True, frozenset())
 
-    def _route(self, present: frozenset[str], fuse: bool, shared: frozenset[str]) -> _Route:
+    def _route(self, present: frozenset[str], fuse: bool, shared: frozenset[str]) -> Route:
         """The handles for the rules whose fact types are all present, but for those answered from memoized
         pattern results (all their types shared), which come second. Called under the lock."""
         found = self._by_types.get((present, fuse, shared))
         if found is not None:
             return found
         alpha = self._alpha.rules
-        rules = [rule for rule, need in self._needs if need <= present and not (rule.id in alpha and need <= shared)]
-        answered = tuple(
-            alpha[rule.id] for rule, need in self._needs if need <= present and rule.id in alpha and need <= shared
-        )
+        rules: list[Rule] = []
+        answered: list[AlphaRule] = []
+        for rule, need in self._needs:
+            if need <= present:
+                if rule.id in alpha and need <= shared:
+                    answered.append(alpha[rule.id])
+                else:
+                    rules.append(rule)
         fusions: list[Fusion] = []
         copied: set[str] = set()
         for rule in rules:
@@ -478,7 +483,7 @@ class DurableBackend:
         if hset is None:
             hset = self._compile(rules, {f.rule.id: f for f in fusions})
             self._by_rules[key] = hset
-        route = _Route(hset, answered, frozenset(t for rule in answered for t in rule.types))
+        route = Route(hset, tuple(answered), frozenset(t for rule in answered for t in rule.types))
         self._by_types[(present, fuse, shared)] = route
         return route
 
@@ -568,22 +573,24 @@ class DurableBackend:
         transactions = [fact for fact in facts if fact.type == "transaction"]
         transaction = transactions[0] if len(transactions) == 1 else None
         present = frozenset([fact.type for fact in facts])
-        hset, alpha, types = self._route(present, transaction is not None, self._alpha.shared_types(facts, present))
+        route = self._route(present, transaction is not None, self._alpha.shared_types(facts, present))
+        hset = route.hset
         extra = (
             hset.extra(transaction, self._fields.get("transaction")) if transaction is not None and hset.fused else None
         )
-        return Prepared(hset, encode_facts(facts, sid, self._fields, extra), transaction, alpha, types)
+        return Prepared(route, encode_facts(facts, sid, self._fields, extra), transaction)
 
     def fire(self, facts: Sequence[Fact]) -> list[Activation]:
         with self._lock:  # assert → drain → delete must be atomic per ruleset (notes §10.7)
             sid = f"s{next(self._sids)}"  # fresh sid per evaluation; sessions are deleted (1024-sid cap)
             prepared = self.prepare(facts, sid)
-            hset = prepared.hset
+            route = prepared.route
+            hset = route.hset
             out: list[Activation] = []
             for handle in hset.handles:
                 out.extend(self._fire_one(hset, handle, prepared.payload, sid, facts, prepared.transaction))
-            if prepared.alpha:
-                found = combine(prepared.alpha, prepared.alpha_types, facts, self._passed)
+            if route.alpha:
+                found = combine(route.alpha, route.alpha_types, facts, self._passed)
                 out.extend(Activation(rule_id, bindings) for rule_id, bindings in found)
             return sorted(set(out))
 

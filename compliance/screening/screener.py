@@ -280,10 +280,7 @@ class Screener:
             if s < floor:
                 continue
             for v_idx in group:
-                e_idx = variants[v_idx].entry
-                cur = best.get(e_idx)
-                if cur is None or s > cur[0] or (s == cur[0] and v_idx < cur[1]):
-                    best[e_idx] = (s, v_idx, pairs)
+                _keep_best(best, variants[v_idx].entry, s, v_idx, pairs)
         return best
 
     def _brute_best(self, q: NameForm, threshold: float) -> dict[int, _Best]:
@@ -298,9 +295,7 @@ class Screener:
             s = score_pairs(q, v.form, pairs)
             if s < floor:
                 continue
-            cur = best.get(v.entry)
-            if cur is None or s > cur[0] or (s == cur[0] and v_idx < cur[1]):
-                best[v.entry] = (s, v_idx, pairs)
+            _keep_best(best, v.entry, s, v_idx, pairs)
         return best
 
     # -- qualifiers and hits -------------------------------------------------------------------
@@ -343,6 +338,13 @@ class Screener:
 
 _Best = tuple[float, int, list[Pair]]
 """An entry's best match so far: score, variant, alignment."""
+
+
+def _keep_best(best: dict[int, _Best], e_idx: int, score: float, v_idx: int, pairs: list[Pair]) -> None:
+    """Record a variant's score for its entry if it beats the entry's best so far (ties: the first variant)."""
+    cur = best.get(e_idx)
+    if cur is None or score > cur[0] or (score == cur[0] and v_idx < cur[1]):
+        best[e_idx] = (score, v_idx, pairs)
 
 
 def _weights_may_reach(qw: float, ew: float, floor: float) -> bool:
