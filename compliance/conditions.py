@@ -463,23 +463,6 @@ def has_references(test: Test) -> bool:
     return next(_refs(test), None) is not None
 
 
-def rename_fields(test: Test, prefix: str) -> Test:
-    """The same test on fields named ``prefix + field`` (references are not renamed; see has_references)."""
-    if isinstance(test, AllOf):
-        return AllOf(tuple(rename_fields(t, prefix) for t in test.tests))
-    if isinstance(test, AnyOf):
-        return AnyOf(tuple(rename_fields(t, prefix) for t in test.tests))
-    if isinstance(test, Not):
-        return Not(rename_fields(test.test, prefix))
-    if isinstance(test, Compare):
-        return Compare(prefix + test.field, test.op, test.value)
-    if isinstance(test, OneOf):
-        return OneOf(prefix + test.field, test.values)
-    if isinstance(test, Contains):
-        return Contains(prefix + test.field, test.mode, test.values)
-    return Exists(prefix + test.field, test.present)
-
-
 # ------------------------------------------------------------------------------------------------
 # Rendering
 

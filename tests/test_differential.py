@@ -4,9 +4,10 @@ Random rules (every operator of the condition language, negations, alternatives,
 patterns including two of one fact type, equality references) meet random facts (missing fields, lists,
 floats that json would print with exponents). Both backends must return identical (rule, bindings) sets.
 
-Some facts are marked shared, as enrichment's cached party and item facts are, and a shared fact with the
-same content is the same object in every transaction of an example: rules whose facts are all shared are
-then answered from per-fact pattern results kept in the fact's memo (compliance.engine.alpha).
+Rules without joins are answered from per-fact pattern results (compliance.engine.alpha), kept in the fact's
+memo and by the text of the fields each group of patterns reads; rules with joins run in a session. Some
+facts are marked shared, as enrichment's cached party and item facts are, and a shared fact with the same
+content is the same object in every transaction of an example, so memoized answers are reused too.
 """
 
 from __future__ import annotations
@@ -241,23 +242,36 @@ def test_cross_fact_inequality_is_rejected_at_load() -> None:
 
 
 def test_engine_error_poisons_and_rebuilds_the_handle(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any engine error fails the evaluation and the next one runs on fresh handles."""
+    """Any engine error fails the evaluation and the next one runs on fresh handles: a session's (a rule with
+    a join) and a one-fact session's (a rule without), whose failed answer is not kept."""
     from compliance.errors import EngineError
 
-    cond = parse_condition({"item": {"advanced": True}})
-    backend = DurableBackend([_Rule("ADV", cond)], "poison")  # type: ignore[list-item]
-    before = backend.handles
-    real = backend._dre.assert_facts
+    join = _Rule(
+        "JOIN", parse_condition({"party": {"country": "CN"}, "item": {"eccn": {"eq": {"ref": "party.country"}}}})
+    )
+    adv = _Rule("ADV", parse_condition({"item": {"advanced": True}}))
+    facts = [
+        Fact("party", "p1", {"id": "p1", "country": "CN"}),
+        Fact("item", "i1", {"id": "i1", "advanced": True, "eccn": "CN"}),
+    ]
+    real = DurableBackend([join], "real")._dre.assert_facts
+    failed: list[int] = []
 
     def broken(handle: int, payload: str) -> Any:
+        failed.append(handle)
         raise RuntimeError("error code: 303")
 
-    monkeypatch.setattr(backend._dre, "assert_facts", broken)
-    with pytest.raises(EngineError, match="303"):
-        backend.fire([Fact("item", "i1", {"id": "i1", "advanced": True})])
-    monkeypatch.setattr(backend._dre, "assert_facts", real)
-    assert backend.handles != before
-    assert [a.rule_id for a in backend.fire([Fact("item", "i1", {"id": "i1", "advanced": True})])] == ["ADV"]
+    for rules, handles in (
+        ([join], lambda b: [h for hset in b._by_rules.values() for h in hset.handles]),
+        ([adv], lambda b: [h for hset in b._alpha_sets.values() for h in hset.handles]),
+    ):
+        backend = DurableBackend(rules, f"poison-{rules[0].id}")  # type: ignore[arg-type]
+        monkeypatch.setattr(backend._dre, "assert_facts", broken)
+        with pytest.raises(EngineError, match="303"):
+            backend.fire(facts)
+        monkeypatch.setattr(backend._dre, "assert_facts", real)
+        assert failed and handles(backend) and failed[-1] not in handles(backend)
+        assert [a.rule_id for a in backend.fire(facts)] == [rules[0].id]
 
 
 def test_truncated_batch_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -267,13 +281,13 @@ def test_truncated_batch_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
 
     cond = parse_condition({"item": {"advanced": True}})
     backend = DurableBackend([_Rule("ADV", cond)], "truncated")  # type: ignore[list-item]
-    real = backends.encode_facts
+    real = backends.framed
 
-    def drop_sentinel(facts: list[Fact], sid: str, fields: Any = None, extra: Any = None) -> str:
-        text = real(facts, sid, fields, extra)
+    def drop_sentinel(bodies: list[str | None], sid: str) -> str:
+        text = real(bodies, sid)
         return text[: text.rindex(",")] + "]"
 
-    monkeypatch.setattr(backends, "encode_facts", drop_sentinel)
+    monkeypatch.setattr(backends, "framed", drop_sentinel)
     with pytest.raises(EngineError, match="end sentinel"):
         backend.fire([Fact("item", "i1", {"id": "i1", "advanced": True})])
 
@@ -308,106 +322,100 @@ def test_a_transient_create_ruleset_error_is_retried(monkeypatch: pytest.MonkeyP
 
 
 def test_rules_that_cannot_fire_are_left_out_of_the_session() -> None:
-    """A rule whose patterns name a fact type the transaction lacks is not compiled into the ruleset the
-    session runs on; it still fires once such a fact is there, and both answers equal the reference's."""
-    adv = _Rule("ADV", parse_condition({"item": {"advanced": True}}))
-    lease = _Rule("LEASE", parse_condition({"lease": {"advanced": True}, "item": {"advanced": True}}))
-    backend = DurableBackend([adv, lease], "routing")  # type: ignore[list-item]
-    reference = ReferenceBackend([adv, lease])  # type: ignore[list-item]
-    item = Fact("item", "i1", {"id": "i1", "advanced": True})
-    grant = Fact("lease", "l1", {"id": "l1", "advanced": True})
-    without = backend.fire([item])
-    assert [a.rule_id for a in without] == ["ADV"] == [a.rule_id for a in reference.fire([item])]
-    # the whole ruleset (no transaction pattern to fuse, so one set serves both), then ADV alone
-    assert [(len(ids), fused) for ids, fused in backend._by_rules] == [(2, ()), (1, ())]
-    with_lease = backend.fire([item, grant])
-    assert with_lease == reference.fire([item, grant])
-    assert [a.rule_id for a in with_lease] == ["ADV", "LEASE"]
-    assert len(backend._by_rules) == 2  # {item, lease} selects the whole ruleset again
-
-
-def test_a_transaction_pattern_is_folded_into_the_other_pattern_with_the_same_activations() -> None:
-    """With one transaction fact, (item, transaction) rules run as one pattern over items carrying a copy of
-    the transaction's tested fields; the activation still binds both facts, exactly as the reference does.
-    With two transaction facts the rule runs unfused."""
-    cond = parse_condition(
-        {"item": {"advanced": True}, "transaction": {"destination_groups": {"any": ["D:5", "Macau"]}, "value_usd": 5}}
+    """A rule with a join whose patterns name a fact type the transaction lacks is not compiled into the
+    ruleset the session runs on; it still fires once such a fact is there, and both answers equal the
+    reference's."""
+    pair = _Rule(
+        "PAIR", parse_condition({"party": {"country": "CN"}, "item": {"eccn": {"eq": {"ref": "party.country"}}}})
     )
-    rule = _Rule("AC", cond)
-    backend = DurableBackend([rule], "fused")  # type: ignore[list-item]
-    reference = ReferenceBackend([rule])  # type: ignore[list-item]
-    items = [Fact("item", f"i{n}", {"id": f"i{n}", "advanced": n != 2}) for n in (1, 2, 3)]
-    china = Fact("transaction", "t1", {"id": "t1", "destination_groups": ["D:5"], "value_usd": 5})
-    japan = Fact("transaction", "t2", {"id": "t2", "destination_groups": ["A:5"], "value_usd": 5})
-    fired = backend.fire([china, *items])
-    assert fired == reference.fire([china, *items])
-    assert [a.bindings for a in fired] == [
-        (("item", "item:i1"), ("transaction", "transaction:t1")),
-        (("item", "item:i3"), ("transaction", "transaction:t1")),
-    ]
-    assert backend.fire([japan, *items]) == [] == reference.fire([japan, *items])
-    both = [china, japan, *items]
-    assert backend.fire(both) == reference.fire(both) and len(backend.fire(both)) == 2
-    fused_sets = [hset for (_, fused), hset in backend._by_rules.items() if fused]
-    assert fused_sets and fused_sets[0].fused == {"AC": "transaction"}
-    assert fused_sets[0].copied == {"destination_groups", "value_usd"}
+    lease = _Rule(
+        "LEASE", parse_condition({"party": {"country": "CN"}, "lease": {"lessee_id": {"eq": {"ref": "party.id"}}}})
+    )
+    backend = DurableBackend([pair, lease], "routing")  # type: ignore[list-item]
+    reference = ReferenceBackend([pair, lease])  # type: ignore[list-item]
+    party = Fact("party", "p1", {"id": "p1", "country": "CN"})
+    item = Fact("item", "i1", {"id": "i1", "eccn": "CN"})
+    grant = Fact("lease", "l1", {"id": "l1", "lessee_id": "p1"})
+    without = backend.fire([party, item])
+    assert [a.rule_id for a in without] == ["PAIR"] == [a.rule_id for a in reference.fire([party, item])]
+    assert list(backend._by_rules) == [("PAIR",)]  # compiled on first use: LEASE left out
+    with_lease = backend.fire([party, item, grant])
+    assert with_lease == reference.fire([party, item, grant])
+    assert [a.rule_id for a in with_lease] == ["LEASE", "PAIR"]
+    assert list(backend._by_rules) == [("PAIR",), ("PAIR", "LEASE")]
 
 
-def test_rules_over_shared_facts_are_answered_from_per_fact_results(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A rule without joins whose facts are all shared leaves the per-transaction session: the C core tests
-    its patterns once per fact text (a one-fact session), and the activations equal the reference's. A join,
-    a transaction pattern or an unshared fact keeps a rule in the session."""
+def test_rules_without_joins_are_answered_from_per_fact_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule without joins needs no per-transaction session: the C core tests its patterns in one-fact
+    sessions, once per text of the fields each group of patterns reads, and the activations equal the
+    reference's. A rule with a join runs in the session."""
     pair = _Rule("PAIR", parse_condition({"party": {"receiving": True}, "item": {"advanced": True}}))
     join = _Rule(
         "JOIN", parse_condition({"party": {"country": "CN"}, "item": {"eccn": {"eq": {"ref": "party.country"}}}})
     )
-    txn = _Rule("TXN", parse_condition({"transaction": {"value_usd": {"gt": 1}}, "item": {"advanced": True}}))
-    rules = [pair, join, txn]
+    txn = _Rule(
+        "TXN",
+        parse_condition(
+            {
+                "transaction": {"value_usd": {"gt": 1}, "destination_groups": {"any": ["D:5"]}},
+                "item": {"advanced": True},
+            }
+        ),
+    )
+    dest = _Rule("DEST", parse_condition({"transaction": {"destination_groups": {"any": ["D:5"]}}}))
+    rules = [pair, join, txn, dest]
     backend = DurableBackend(rules, "alpha")  # type: ignore[arg-type]
     reference = ReferenceBackend(rules)  # type: ignore[arg-type]
-    sessions: list[str] = []
+    sessions: list[tuple[str, tuple[str, ...]]] = []
     real = DurableBackend._alpha_session
 
-    def counted(self: DurableBackend, hset: Any, fact: Fact) -> frozenset[str]:
-        sessions.append(fact.key)
-        return real(self, hset, fact)
+    def counted(self: DurableBackend, projection: Any, fact: Fact, texts: Any) -> frozenset[str]:
+        sessions.append((fact.key, projection.fields))
+        return real(self, projection, fact, texts)
 
     monkeypatch.setattr(DurableBackend, "_alpha_session", counted)
 
-    def shared(fact: Fact) -> Fact:
-        fact.memo[SHARED] = True
-        return fact
-
     def parties() -> list[Fact]:
         return [
-            shared(Fact("party", "p1", {"id": "p1", "receiving": True, "country": "CN"})),
-            shared(Fact("party", "p2", {"id": "p2", "receiving": False, "country": "CN"})),
+            Fact("party", "p1", {"id": "p1", "receiving": True, "country": "CN"}),
+            Fact("party", "p2", {"id": "p2", "receiving": False, "country": "CN"}),
         ]
 
-    items = [shared(Fact("item", f"i{n}", {"id": f"i{n}", "advanced": True, "eccn": "CN"})) for n in (1, 2)]
-    deal = Fact("transaction", "t1", {"id": "t1", "value_usd": 5})
+    items = [Fact("item", f"i{n}", {"id": f"i{n}", "advanced": True, "eccn": "CN"}) for n in (1, 2)]
+    deal = Fact("transaction", "t1", {"id": "t1", "value_usd": 5, "destination_groups": ["D:5"]})
     facts = [deal, *parties(), *items]
     fired = backend.fire(facts)
     assert fired == reference.fire(facts)
-    assert sorted({a.rule_id for a in fired}) == ["JOIN", "PAIR", "TXN"]
+    assert sorted({a.rule_id for a in fired}) == ["DEST", "JOIN", "PAIR", "TXN"]
     assert [a.bindings for a in fired if a.rule_id == "PAIR"] == [
         (("item", "item:i1"), ("party", "party:p1")),
         (("item", "item:i2"), ("party", "party:p1")),
     ]
-    route = next(r for (_, _, memo), r in backend._by_types.items() if memo)
-    assert [a.rule_id for a in route.alpha] == ["PAIR"] and "PAIR" not in route.hset.aliases
-    # i2's text for the C core is i1's (no rule tests an item's id), so one session answers both.
-    assert sorted(sessions) == ["item:i1", "party:p1", "party:p2"]
-    # The same facts again, then equal facts in new objects: no further one-fact session.
-    assert backend.fire(facts) == fired
-    again = [Fact("transaction", "t2", {"id": "t2", "value_usd": 5}), *parties(), *items]
+    route = backend._by_types[frozenset(["party", "item", "transaction"])]
+    assert sorted(a.rule_id for a in route.alpha) == ["DEST", "PAIR", "TXN"]
+    assert route.hset is not None and list(route.hset.aliases) == ["JOIN"]
+    # i2's tested text is i1's (no rule tests an item's id), so one session answers both; the transaction's
+    # patterns read two groups of fields (destination groups alone, and with the value): one session each.
+    assert sorted(sessions) == [
+        ("item:i1", ("advanced",)),
+        ("party:p1", ("receiving",)),
+        ("party:p2", ("receiving",)),
+        ("transaction:t1", ("destination_groups",)),
+        ("transaction:t1", ("destination_groups", "value_usd")),
+    ]
+    # Equal facts in new objects, and a new transaction with the same tested fields: no further session.
+    again = [Fact("transaction", "t2", {"id": "t2", "value_usd": 5, "destination_groups": ["D:5"]}), *parties(), *items]
     assert backend.fire(again) == reference.fire(again)
-    assert len(sessions) == 3
-    # An unshared party: PAIR runs in the session again, with the same answer as the reference.
-    mixed = [deal, Fact("party", "p1", {"id": "p1", "receiving": True, "country": "CN"}), *items]
-    assert backend.fire(mixed) == reference.fire(mixed)
-    assert "PAIR" in [a.rule_id for a in backend.fire(mixed)]
-    assert len(sessions) == 3
+    assert len(sessions) == 5
+    # Another value: only the group that reads it goes back to the C core, and the answer changes.
+    poor = [Fact("transaction", "t3", {"id": "t3", "value_usd": 0, "destination_groups": ["D:5"]}), *parties(), *items]
+    assert backend.fire(poor) == reference.fire(poor)
+    assert "TXN" not in {a.rule_id for a in backend.fire(poor)} and "DEST" in {a.rule_id for a in backend.fire(poor)}
+    assert sessions[5:] == [("transaction:t3", ("destination_groups", "value_usd"))]
+    # Without a join rule's fact types present, no per-transaction session runs at all.
+    before = backend.sessions
+    only = [deal, *items]
+    assert backend.fire(only) == reference.fire(only) and backend.sessions == before
 
 
 def test_a_pattern_past_the_engine_expression_limit_is_rejected_at_load() -> None:

@@ -1,15 +1,18 @@
-"""Patterns over shared facts, matched once per fact by the C core and combined per evaluation.
+"""Rules without joins, answered from per-fact pattern results that the C core works out once per fact text.
 
-Enrichment shares party and item facts between transactions (its fact caches hand out the same `Fact`). A
-rule whose patterns carry no references (no join test) fires for every combination of distinct facts that
-pass its patterns one by one, and whether a fact passes a pattern depends on that fact alone. So when every
-fact a rule could bind is shared, the C core tests each of the rule's patterns once per fact, in a one-fact
-session on a ruleset holding one rule per distinct pattern, the answer is kept in the fact's memo, and each
-evaluation combines the answers (`combine`), as the C core's beta nodes would.
+A rule whose patterns carry no references (no join test) fires for every combination of distinct facts that
+pass its patterns one by one, and whether a fact passes a pattern depends on that fact alone. So the C core
+tests each distinct pattern on each fact, in a one-fact session on a small ruleset holding one single-pattern
+rule per pattern (an `AlphaTest`), and each evaluation combines the answers (`combine`) as the C core's beta
+network would: no per-transaction session at all when no rule joins facts.
 
-Such rules leave the per-transaction session. That session allocates and clears about 8 KiB of index slots
-for every beta node of its ruleset (notes §4), most of its cost and the reason the Python around it then runs
-on cold CPU caches.
+The patterns of a fact type are grouped by the fields they read (a `Projection`), and a projection's answer
+is kept by the text of just those fields: a transaction fact is new in every evaluation, but its destination
+groups, end use or flags repeat across a batch, so nearly every answer is found without calling the C core.
+Party and item facts, which enrichment shares between transactions, also keep their answers in their memo.
+
+A session allocates and clears about 8 KiB of index slots for every beta node of its ruleset (notes §4):
+most of the C core's cost per evaluation, and the reason the Python around it then runs on cold CPU caches.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from compliance.conditions import Condition, Pattern, compile_pattern, has_references
+from compliance.conditions import Condition, Pattern, compile_pattern, has_references, referenced_fields
 from compliance.errors import RulesetError
-from compliance.facts import SHARED, Fact
+from compliance.facts import Fact
 from compliance.rulesets.loader import Rule
 
 ALPHA_ALIAS = "m"
@@ -40,6 +43,17 @@ class AlphaTest:
 
     def error(self, message: str) -> RulesetError:
         return self.source.error(message)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A fact type's alpha tests that read the same fields, answered together from those fields' text."""
+
+    number: int
+    fact_type: str
+    fields: tuple[str, ...]
+    """The fact fields the tests read, sorted."""
+    tests: tuple[AlphaTest, ...]
 
 
 class AlphaRule(NamedTuple):
@@ -77,11 +91,15 @@ class AlphaPlan:
             types = frozenset(p.fact_type for p in patterns)
             self.rules[rule.id] = AlphaRule(rule.id, tuple(pairs), types, frozenset(t for _, t in pairs))
         self.types = frozenset(self.tests)
-
-    def shared_types(self, facts: Sequence[Fact], present: frozenset[str]) -> frozenset[str]:
-        """The fact types some alpha rule names whose facts in this evaluation (of types ``present``) are all
-        shared."""
-        return (present & self.types) - {fact.type for fact in facts if not fact.memo.get(SHARED)}
+        by_fields: dict[tuple[str, tuple[str, ...]], list[AlphaTest]] = {}
+        for fact_type, tests in self.tests.items():
+            for test in tests:
+                read = referenced_fields(test.condition).get(ALPHA_ALIAS, set())
+                by_fields.setdefault((fact_type, tuple(sorted(read))), []).append(test)
+        self.projections: dict[str, list[Projection]] = {}
+        """Per fact type, its alpha tests grouped by the fields they read."""
+        for number, ((fact_type, fields), tests) in enumerate(sorted(by_fields.items(), key=lambda kv: kv[0])):
+            self.projections.setdefault(fact_type, []).append(Projection(number, fact_type, fields, tuple(tests)))
 
 
 def combine(

@@ -10,35 +10,30 @@ the finding each precaution answers. This module is the only one that imports ``
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import math
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any, NamedTuple, Protocol
 
 from compliance.conditions import (
     DURABLE_FIELD_NAMES,
-    AllOf,
     Compare,
-    Condition,
     Pattern,
     Ref,
     alpha_tests,
     compile_pattern,
     eval_test,
-    has_references,
     leaves,
     referenced_fields,
-    rename_fields,
 )
-from compliance.engine.alpha import AlphaPlan, AlphaRule, AlphaTest, combine
+from compliance.engine.alpha import AlphaPlan, AlphaRule, AlphaTest, Projection, combine
 from compliance.errors import EngineError, RulesetError
-from compliance.facts import FACT_SCHEMA, Fact, FieldValue
+from compliance.facts import Fact, FieldValue
 from compliance.memo import BoundedCache
 from compliance.rulesets.loader import Rule
 
@@ -54,11 +49,8 @@ CREATE_ATTEMPTS = 3
 MAX_GROUPS_PER_PATTERN = 15
 """A pattern's $and/$or groups each take two of the 32 slots of its beta node's expression sequence; the
 32nd fails create_ruleset with error 113 (measured here: 15 groups compile, 16 do not)."""
-TRANSACTION_PREFIX = "txn__"
-"""Prefix of the transaction's fields copied into the facts that host a fused transaction pattern (no fact
-field starts with it)."""
 ALPHA_ANSWERS = 16_384
-"""Distinct fact texts whose alpha-test results a backend keeps (see `DurableBackend._passed`)."""
+"""Distinct projected fact texts whose alpha-test results a backend keeps (see `DurableBackend._passed`)."""
 _RULE_NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
 
@@ -250,29 +242,27 @@ def tested_fields(rules: Sequence[Rule]) -> dict[str, frozenset[str]]:
     return {t: frozenset(n) for t, n in out.items()}
 
 
-def encode_facts(
-    facts: Sequence[Fact],
-    sid: str,
-    fields: Mapping[str, frozenset[str]] | None = None,
-    extra: Mapping[str, str] | None = None,
-) -> str:
+def encode_facts(facts: Sequence[Fact], sid: str, fields: Mapping[str, frozenset[str]] | None = None) -> str:
     """[begin marker, facts..., end sentinel] as one JSON array, in one batch (notes §10.3).
 
     With ``fields``, only the fields some rule tests are sent, and facts of types no rule tests are left out:
     durable_rules parses and indexes every property it receives.
 
     Inside the C core a fact's id is its position in ``facts`` (``"f3"``): short, plain ASCII, and read back
-    from activations without parsing them (``_bindings``). ``extra`` maps a fact type to properties appended
-    to every fact of that type (the transaction's fields, for fused rules: see `fuse_transaction`).
+    from activations without parsing them (``_bindings``).
     """
+    return framed([fact_body(fact, fields) for fact in facts], sid)
+
+
+def framed(bodies: Sequence[str | None], sid: str) -> str:
+    """The batch for bodies (`fact_body` texts, None for facts left out), the i-th with id ``"f<i>"``,
+    between the begin marker and the end sentinel."""
     sid_text = encode_basestring(sid)
     parts = [f'[{{"t":"{BEGIN_TYPE}","id":"$begin","sid":{sid_text}}}']
     tail = f'","sid":{sid_text}}}'
-    for i, fact in enumerate(facts):
-        body = fact_body(fact, fields)
+    for i, body in enumerate(bodies):
         if body is not None:
-            more = extra.get(fact.type, "") if extra else ""
-            parts.append(f'{body}{more},"id":"f{i}{tail}')
+            parts.append(f'{body},"id":"f{i}{tail}')
     parts.append(f'{{"t":"{END_TYPE}","id":"$end","sid":{sid_text}}}]')
     return ",".join(parts)
 
@@ -294,49 +284,13 @@ def _encode_body(fact: Fact, fields: Mapping[str, frozenset[str]] | None) -> str
     wanted = fields.get(fact.type) if fields is not None else None
     if fields is not None and wanted is None:
         return None
-    parts = [f'"{DURABLE_FIELD_NAMES.get(name, name)}":{text}' for name, text in field_texts(fact, wanted).items()]
-    parts.append(f'"t":{encode_basestring(fact.type)}')
+    return _body(fact.type, field_texts(fact, wanted).items())
+
+
+def _body(fact_type: str, texts: Iterable[tuple[str, str]]) -> str:
+    parts = [f'"{DURABLE_FIELD_NAMES.get(name, name)}":{text}' for name, text in texts]
+    parts.append(f'"t":{encode_basestring(fact_type)}')
     return "{" + ",".join(parts)
-
-
-@dataclass(frozen=True)
-class Fusion:
-    """A rule whose transaction pattern is folded into another pattern (see `fuse_transaction`)."""
-
-    rule: Rule
-    """The rule with the fused condition (same id)."""
-    alias: str
-    """The transaction pattern's alias, bound to the transaction fact after the rule fires."""
-    host_type: str
-    """The fact type of the pattern that now carries the transaction's tests."""
-    fields: frozenset[str]
-    """The transaction fields the folded tests read."""
-
-
-def fuse_transaction(rule: Rule) -> Fusion | None:
-    """Fold a rule's transaction pattern into one of its other patterns, when exactly one transaction fact
-    is in the session.
-
-    Each evaluation holds one transaction fact, and every pattern joins on it implicitly, so "an item that
-    passes A, and the transaction passes B" is "an item that passes A and whose copy of the transaction's
-    fields passes B". The C core then keeps one beta node less per such rule: a session allocates and clears
-    index slots for every beta node of its ruleset (notes §4), which is most of its cost. Rules with joins
-    (references) or without another pattern are left as they are.
-    """
-    patterns = rule.condition.patterns
-    txn = [p for p in patterns if p.fact_type == "transaction"]
-    others = [p for p in patterns if p.fact_type != "transaction"]
-    if len(txn) != 1 or not others or any(has_references(p.test) for p in patterns):
-        return None
-    host = others[0]
-    folded = rename_fields(txn[0].test, TRANSACTION_PREFIX)
-    assert isinstance(folded, AllOf)
-    fused = Pattern(host.alias, host.fact_type, AllOf(host.test.tests + folded.tests))
-    if groups(compile_pattern(fused)) > MAX_GROUPS_PER_PATTERN:
-        return None
-    condition = Condition(tuple(fused if p is host else p for p in others))
-    names = referenced_fields(rule.condition).get(txn[0].alias, set())
-    return Fusion(dataclasses.replace(rule, condition=condition), txn[0].alias, host.fact_type, frozenset(names))
 
 
 def _bindings(message: str, aliases: Sequence[str], facts: Sequence[Fact]) -> tuple[tuple[str, str], ...]:
@@ -364,71 +318,39 @@ def _bindings_parsed(message: str, facts: Sequence[Fact]) -> tuple[tuple[str, st
 
 @dataclass
 class _HandleSet:
-    """The C rulesets (one per shard) compiled from one subset of the rules, fused or not."""
+    """The C rulesets (one per shard) compiled from one subset of the rules (or from one projection's alpha
+    tests)."""
 
     number: int
     payloads: list[str]
     handles: list[int]
     aliases: dict[str, tuple[str, ...]]
     """Per rule, the aliases of its compiled patterns (what an activation binds)."""
-    fused: dict[str, str]
-    """Per fused rule, the alias its transaction pattern had."""
-    copied: frozenset[str]
-    """Transaction fields the fused rules test, copied into the facts of the host types."""
-    hosts: frozenset[str]
-    """Fact types that carry a copy of the transaction's fields."""
-
-    def extra(self, transaction: Fact, tested: frozenset[str] | None) -> dict[str, str]:
-        """The properties appended to each host fact: the copied transaction fields, prefixed. ``tested`` is
-        the transaction fields any rule tests (the copied ones among them)."""
-        copied = self.copied
-        texts = field_texts(transaction, tested)
-        parts = [f'"{TRANSACTION_PREFIX}{k}":{t}' for k, t in texts.items() if k in copied]
-        if not parts:
-            return {}
-        return dict.fromkeys(self.hosts, "," + ",".join(parts))
 
 
 class Route(NamedTuple):
-    """Where an evaluation's rules go, per combination of fact types present (and shared)."""
+    """Where an evaluation's rules go, per combination of fact types present."""
 
-    hset: _HandleSet
-    """The C rulesets of the rules that run in the session."""
+    hset: _HandleSet | None
+    """The C rulesets of the rules that need a session (joins), None when every rule is answered per fact."""
     alpha: tuple[AlphaRule, ...]
-    """Rules over shared facts only, answered by `compliance.engine.alpha.combine`."""
+    """Rules without joins, answered by `compliance.engine.alpha.combine`."""
     alpha_types: frozenset[str]
     """The fact types those rules name."""
-
-
-class Prepared(NamedTuple):
-    """What one evaluation sends to the C core, and where its rules go."""
-
-    route: Route
-    payload: str
-    transaction: Fact | None
-    """The transaction fact when there is exactly one (the folded rules' binding)."""
-
-
-def _fits(fusion: Fusion, copied: set[str] | frozenset[str]) -> bool:
-    """Whether a host fact with the copied transaction fields stays under the property cap (error 302)."""
-    return len(FACT_SCHEMA.get(fusion.host_type, {})) + len(copied) + 3 <= MAX_PROPERTIES
 
 
 class DurableBackend:
     """durable_rules through its raw C API, hardened per the measured notes.
 
-    Two things keep the C core's sessions small (a session allocates index slots for every beta node of its
+    Two things keep the C core's work small (a session allocates index slots for every beta node of its
     ruleset, notes §4, and that is most of an evaluation's cost there):
 
-    - every pattern requires a fact of its type, so a rule can fire only when the transaction has a fact of
-      each type its patterns name; each evaluation runs on a C ruleset compiled from just those rules;
-    - with exactly one transaction fact (what enrichment always gives), a rule's transaction pattern is folded
-      into another of its patterns (`fuse_transaction`), one beta node less per rule;
-    - a rule without join tests whose facts are all shared between transactions (party and item facts) is
-      answered from its patterns' results, which the C core works out once per fact (`compliance.engine.alpha`).
-
-    The rulesets are compiled on first use per combination of fact types present (and shared), and shared by
-    combinations that select the same rules.
+    - a rule without join tests is answered from its patterns' results per fact, which the C core works out
+      in one-fact sessions once per projected fact text (`compliance.engine.alpha`): once enrichment's caches
+      and these answers are warm, most evaluations make no C call at all;
+    - every pattern requires a fact of its type, so a rule with joins can fire only when the transaction has
+      a fact of each type its patterns name; the session runs on a C ruleset compiled from just those rules,
+      compiled on first use per combination of fact types present.
     """
 
     name = "durable"
@@ -440,26 +362,25 @@ class DurableBackend:
         self._dre = durable_rules_engine
         self._name = name
         self._needs = tuple((rule, frozenset(p.fact_type for p in rule.condition.patterns)) for rule in rules)
-        self._fusions = {rule.id: fuse_transaction(rule) for rule in rules}
         self._fields = tested_fields(rules)
         self._alpha = AlphaPlan(rules)
         self._lock = threading.Lock()
         self._generation = 0
         self._numbers = itertools.count()
-        self._by_rules: dict[tuple[tuple[str, ...], tuple[str, ...]], _HandleSet] = {}
-        self._by_types: dict[tuple[frozenset[str], bool, frozenset[str]], Route] = {}
-        self._alpha_sets: dict[str, _HandleSet] = {}
+        self._by_rules: dict[tuple[str, ...], _HandleSet] = {}
+        self._by_types: dict[frozenset[str], Route] = {}
+        self._alpha_sets: dict[int, _HandleSet] = {}
         self._alpha_answers = BoundedCache[frozenset[str]](ALPHA_ANSWERS)
+        self.sessions = 0
+        """C sessions run so far (per-transaction and one-fact): what the caches above save."""
         # The whole ruleset is compiled now, so a ruleset durable_rules rejects fails at load time. (The alpha
-        # tests are its patterns one by one: compiled on first use.)
-        everything = frozenset(t for _, need in self._needs for t in need)
-        self._full = self._route(everything, False, frozenset())[0]
-        self._route(everything, True, frozenset())
+        # tests are its patterns one by one, compiled on first use.)
+        self._full = self._compile([rule for rule, _ in self._needs])
 
-    def _route(self, present: frozenset[str], fuse: bool, shared: frozenset[str]) -> Route:
-        """The handles for the rules whose fact types are all present, but for those answered from memoized
-        pattern results (all their types shared), which come second. Called under the lock."""
-        found = self._by_types.get((present, fuse, shared))
+    def _route(self, present: frozenset[str]) -> Route:
+        """The rules whose fact types are all present: those without joins answered per fact, the others
+        compiled for a session. Called under the lock."""
+        found = self._by_types.get(present)
         if found is not None:
             return found
         alpha = self._alpha.rules
@@ -467,70 +388,61 @@ class DurableBackend:
         answered: list[AlphaRule] = []
         for rule, need in self._needs:
             if need <= present:
-                if rule.id in alpha and need <= shared:
+                if rule.id in alpha:
                     answered.append(alpha[rule.id])
                 else:
                     rules.append(rule)
-        fusions: list[Fusion] = []
-        copied: set[str] = set()
-        for rule in rules:
-            fusion = self._fusions[rule.id] if fuse else None
-            if fusion is not None and _fits(fusion, copied | fusion.fields):
-                fusions.append(fusion)
-                copied |= fusion.fields
-        key = (tuple(rule.id for rule in rules), tuple(f.rule.id for f in fusions))
-        hset = self._by_rules.get(key)
-        if hset is None:
-            hset = self._compile(rules, {f.rule.id: f for f in fusions})
-            self._by_rules[key] = hset
+        hset: _HandleSet | None = None
+        if rules:
+            key = tuple(rule.id for rule in rules)
+            hset = self._by_rules.get(key)
+            if hset is None:
+                hset = self._by_rules[key] = self._compile(rules)
         route = Route(hset, tuple(answered), frozenset(t for rule in answered for t in rule.types))
-        self._by_types[(present, fuse, shared)] = route
+        self._by_types[present] = route
         return route
 
-    def _alpha_set(self, fact_type: str) -> _HandleSet:
-        """The C ruleset of one fact type's alpha tests (one single-pattern rule per distinct pattern)."""
-        hset = self._alpha_sets.get(fact_type)
-        if hset is None:
-            hset = self._compile(self._alpha.tests[fact_type], {})
-            self._alpha_sets[fact_type] = hset
-        return hset
-
     def _passed(self, fact: Fact) -> frozenset[str]:
-        """The alpha tests a shared fact passes, kept in the fact's memo (keyed by this backend's plan, which
-        the entry holds, so the id is not reused while it lives) and by the fact's text for the C core: facts
-        that differ only in fields no rule tests get the same answer. A text not seen before takes one
-        one-fact session."""
+        """The alpha tests a fact passes, kept in the fact's memo (keyed by this backend's plan, which the
+        entry holds, so the id is not reused while it lives), and per projection by the text of the fields
+        it reads: facts that agree on those fields get the same answer. A text not seen before takes one
+        one-fact session on that projection's tests."""
         plan = self._alpha
         entry = fact.memo.get(("alpha", id(plan)))
         if entry is not None and entry[0] is plan:
             found: frozenset[str] = entry[1]
             return found
-        body = fact_body(fact, self._fields)
-        known = self._alpha_answers.get(body) if body is not None else None
-        if known is None:
-            known = self._alpha_session(self._alpha_set(fact.type), fact)
-            if body is not None:
-                self._alpha_answers.put(body, known)
-        fact.memo[("alpha", id(plan))] = (plan, known)
-        return known
+        texts = field_texts(fact, self._fields.get(fact.type))
+        passed: set[str] = set()
+        for projection in plan.projections.get(fact.type, ()):
+            key = (projection.number, tuple(map(texts.get, projection.fields)))
+            known = self._alpha_answers.get(key)
+            if known is None:
+                known = self._alpha_session(projection, fact, texts)
+                self._alpha_answers.put(key, known)
+            passed.update(known)
+        answer = frozenset(passed)
+        fact.memo[("alpha", id(plan))] = (plan, answer)
+        return answer
 
-    def _alpha_session(self, hset: _HandleSet, fact: Fact) -> frozenset[str]:
+    def _alpha_session(self, projection: Projection, fact: Fact, texts: Mapping[str, str]) -> frozenset[str]:
+        """The tests of ``projection`` the fact passes, from the C core, sent just the fields they read."""
+        hset = self._alpha_sets.get(projection.number)
+        if hset is None:
+            hset = self._alpha_sets[projection.number] = self._compile(projection.tests)
         sid = f"s{next(self._sids)}"
-        payload = encode_facts([fact], sid, self._fields)
+        read = [(name, texts[name]) for name in projection.fields if name in texts]
+        payload = framed([_body(fact.type, read)], sid)
         return frozenset(
-            a.rule_id for handle in hset.handles for a in self._fire_one(hset, handle, payload, sid, [fact], None)
+            a.rule_id for handle in hset.handles for a in self._fire_one(hset, handle, payload, sid, [fact])
         )
 
-    def _compile(self, rules: Sequence[Rule | AlphaTest], fusions: Mapping[str, Fusion]) -> _HandleSet:
-        compiled = [fusions[rule.id].rule if rule.id in fusions else rule for rule in rules]
+    def _compile(self, rules: Sequence[Rule | AlphaTest]) -> _HandleSet:
         hset = _HandleSet(
             next(self._numbers),
-            [dumps(shard) for shard in compile_rules(compiled)],
+            [dumps(shard) for shard in compile_rules(rules)],
             [],
-            {rule.id: tuple(p.alias for p in rule.condition.patterns) for rule in compiled},
-            {rid: f.alias for rid, f in fusions.items()},
-            frozenset(name for f in fusions.values() for name in f.fields),
-            frozenset(f.host_type for f in fusions.values()),
+            {rule.id: tuple(p.alias for p in rule.condition.patterns) for rule in rules},
         )
         self._build(hset)
         return hset
@@ -566,43 +478,25 @@ class DurableBackend:
         """The C handles of the whole ruleset (replaced when an engine error poisons them)."""
         return list(self._full.handles)
 
-    def prepare(self, facts: Sequence[Fact], sid: str) -> Prepared:
-        """What an evaluation sends: the handle set for the fact types present, the payload, the transaction
-        fact when there is exactly one, and the rules answered from memoized pattern results. Call under the
-        lock."""
-        transactions = [fact for fact in facts if fact.type == "transaction"]
-        transaction = transactions[0] if len(transactions) == 1 else None
-        present = frozenset([fact.type for fact in facts])
-        route = self._route(present, transaction is not None, self._alpha.shared_types(facts, present))
-        hset = route.hset
-        extra = (
-            hset.extra(transaction, self._fields.get("transaction")) if transaction is not None and hset.fused else None
-        )
-        return Prepared(route, encode_facts(facts, sid, self._fields, extra), transaction)
-
     def fire(self, facts: Sequence[Fact]) -> list[Activation]:
         with self._lock:  # assert → drain → delete must be atomic per ruleset (notes §10.7)
-            sid = f"s{next(self._sids)}"  # fresh sid per evaluation; sessions are deleted (1024-sid cap)
-            prepared = self.prepare(facts, sid)
-            route = prepared.route
-            hset = route.hset
+            route = self._route(frozenset([fact.type for fact in facts]))
             out: list[Activation] = []
-            for handle in hset.handles:
-                out.extend(self._fire_one(hset, handle, prepared.payload, sid, facts, prepared.transaction))
+            hset = route.hset
+            if hset is not None:
+                sid = f"s{next(self._sids)}"  # fresh sid per evaluation; sessions are deleted (1024-sid cap)
+                payload = encode_facts(facts, sid, self._fields)
+                for handle in hset.handles:
+                    out.extend(self._fire_one(hset, handle, payload, sid, facts))
             if route.alpha:
                 found = combine(route.alpha, route.alpha_types, facts, self._passed)
                 out.extend(Activation(rule_id, bindings) for rule_id, bindings in found)
             return sorted(set(out))
 
     def _fire_one(
-        self,
-        hset: _HandleSet,
-        handle: int,
-        payload: str,
-        sid: str,
-        facts: Sequence[Fact],
-        transaction: Fact | None,
+        self, hset: _HandleSet, handle: int, payload: str, sid: str, facts: Sequence[Fact]
     ) -> list[Activation]:
+        self.sessions += 1
         started = False
         try:
             code, state = self._dre.assert_facts(handle, payload)
@@ -618,11 +512,7 @@ class DurableBackend:
                 if rule_id == SENTINEL_RULE:
                     seen_end = True
                 else:
-                    bindings = _bindings(message, hset.aliases[rule_id], facts)
-                    alias = hset.fused.get(rule_id)
-                    if alias is not None and transaction is not None:  # the folded pattern's fact
-                        bindings = tuple(sorted((*bindings, (alias, transaction.key))))
-                    out.append(Activation(rule_id, bindings))
+                    out.append(Activation(rule_id, _bindings(message, hset.aliases[rule_id], facts)))
                 message = self._dre.complete_and_start_action(handle, state)
             if not seen_end:
                 # The batch was truncated (finding 4): some facts were silently dropped.
