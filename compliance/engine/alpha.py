@@ -57,7 +57,8 @@ class Projection:
 
 
 class AlphaRule(NamedTuple):
-    """A rule that fires from memoized pattern answers: per pattern, its alias and alpha test id."""
+    """A rule that fires from memoized pattern answers: per pattern, its alias and alpha test id (sorted by
+    alias; a rule's aliases are distinct)."""
 
     rule_id: str
     patterns: tuple[tuple[str, str], ...]
@@ -78,7 +79,7 @@ class AlphaPlan:
             patterns = rule.condition.patterns
             if not patterns or any(has_references(p.test) for p in patterns):
                 continue  # a join test compares two facts: it belongs to the C core's beta network
-            pairs: list[tuple[str, str]] = []
+            pairs: list[tuple[str, str]] = []  # (alias, test id), sorted by alias below
             for p in patterns:
                 body = json.dumps(next(iter(compile_pattern(p).values())), sort_keys=True)
                 test_id = ids.get((p.fact_type, body))
@@ -89,7 +90,7 @@ class AlphaPlan:
                     tests.append(AlphaTest(test_id, Condition((Pattern(ALPHA_ALIAS, p.fact_type, p.test),)), rule))
                 pairs.append((p.alias, test_id))
             types = frozenset(p.fact_type for p in patterns)
-            self.rules[rule.id] = AlphaRule(rule.id, tuple(pairs), types, frozenset(t for _, t in pairs))
+            self.rules[rule.id] = AlphaRule(rule.id, tuple(sorted(pairs)), types, frozenset(t for _, t in pairs))
         self.types = frozenset(self.tests)
         by_fields: dict[tuple[str, tuple[str, ...]], list[AlphaTest]] = {}
         for fact_type, tests in self.tests.items():
@@ -127,9 +128,21 @@ def combine(
     for rule in rules:
         if not rule.tests <= met:
             continue
-        aliases = [alias for alias, _ in rule.patterns]
-        for combo in itertools.product(*(passing[test_id] for _, test_id in rule.patterns)):
-            keys = [fact.key for fact in combo]
-            if len(set(keys)) == len(keys):
-                out.append((rule.rule_id, tuple(sorted(zip(aliases, keys, strict=True)))))
+        rule_id = rule.rule_id
+        patterns = rule.patterns  # sorted by alias: each combination's bindings come out sorted
+        if len(patterns) == 1:
+            alias, test_id = patterns[0]
+            out.extend([(rule_id, ((alias, fact.key),)) for fact in passing[test_id]])
+        elif len(patterns) == 2:
+            (alias1, test1), (alias2, test2) = patterns
+            seconds = [fact.key for fact in passing[test2]]
+            for first in passing[test1]:
+                key1 = first.key
+                out.extend([(rule_id, ((alias1, key1), (alias2, key2))) for key2 in seconds if key2 != key1])
+        else:
+            aliases = [alias for alias, _ in patterns]
+            for combo in itertools.product(*[passing[test_id] for _, test_id in patterns]):
+                keys = [fact.key for fact in combo]
+                if len(set(keys)) == len(keys):
+                    out.append((rule_id, tuple(zip(aliases, keys, strict=True))))
     return out

@@ -364,6 +364,7 @@ class DurableBackend:
         self._needs = tuple((rule, frozenset(p.fact_type for p in rule.condition.patterns)) for rule in rules)
         self._fields = tested_fields(rules)
         self._alpha = AlphaPlan(rules)
+        self._memo_key = ("alpha", id(self._alpha))
         self._lock = threading.Lock()
         self._generation = 0
         self._numbers = itertools.count()
@@ -408,7 +409,7 @@ class DurableBackend:
         it reads: facts that agree on those fields get the same answer. A text not seen before takes one
         one-fact session on that projection's tests."""
         plan = self._alpha
-        entry = fact.memo.get(("alpha", id(plan)))
+        entry = fact.memo.get(self._memo_key)
         if entry is not None and entry[0] is plan:
             found: frozenset[str] = entry[1]
             return found
@@ -422,7 +423,7 @@ class DurableBackend:
                 self._alpha_answers.put(key, known)
             passed.update(known)
         answer = frozenset(passed)
-        fact.memo[("alpha", id(plan))] = (plan, answer)
+        fact.memo[self._memo_key] = (plan, answer)
         return answer
 
     def _alpha_session(self, projection: Projection, fact: Fact, texts: Mapping[str, str]) -> frozenset[str]:
