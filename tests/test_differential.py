@@ -412,6 +412,14 @@ def test_rules_without_joins_are_answered_from_per_fact_results(monkeypatch: pyt
     assert backend.fire(poor) == reference.fire(poor)
     assert "TXN" not in {a.rule_id for a in backend.fire(poor)} and "DEST" in {a.rule_id for a in backend.fire(poor)}
     assert sessions[5:] == [("transaction:t3", ("destination_groups", "value_usd"))]
+    # The tests compare the value only with 1, so any other value above 1 gets the answer 5 got, without a
+    # session; a number too large to compare exactly as a double is sent to the C core as it is.
+    rich = [Fact("transaction", "t4", {"id": "t4", "value_usd": 7_000_000, "destination_groups": ["D:5"]}), *items]
+    assert backend.fire(rich) == reference.fire(rich) and "TXN" in {a.rule_id for a in backend.fire(rich)}
+    assert len(sessions) == 6
+    huge = [Fact("transaction", "t5", {"id": "t5", "value_usd": 10**16, "destination_groups": ["D:5"]}), *items]
+    assert backend.fire(huge) == reference.fire(huge)
+    assert sessions[6:] == [("transaction:t5", ("destination_groups", "value_usd"))]
     # Without a join rule's fact types present, no per-transaction session runs at all.
     before = backend.sessions
     only = [deal, *items]

@@ -19,11 +19,21 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from compliance.conditions import Condition, Pattern, compile_pattern, has_references, referenced_fields
+from compliance.conditions import (
+    Compare,
+    Condition,
+    Exists,
+    OneOf,
+    Pattern,
+    compile_pattern,
+    has_references,
+    leaves,
+    referenced_fields,
+)
 from compliance.errors import RulesetError
 from compliance.facts import Fact
 from compliance.rulesets.loader import Rule
@@ -45,15 +55,64 @@ class AlphaTest:
         return self.source.error(message)
 
 
+EXACT_NUMBERS = 2.0**53
+"""Numbers of smaller magnitude compare the same in the C core (doubles) as in Python."""
+
+
 @dataclass(frozen=True)
 class Projection:
-    """A fact type's alpha tests that read the same fields, answered together from those fields' text."""
+    """A fact type's alpha tests that read the same fields, answered together from those fields' values."""
 
     number: int
     fact_type: str
     fields: tuple[str, ...]
     """The fact fields the tests read, sorted."""
     tests: tuple[AlphaTest, ...]
+
+
+def answer_key(
+    cuts: Mapping[str, tuple[float, ...] | None], values: Mapping[str, Any], texts: Mapping[str, str]
+) -> tuple[object, ...]:
+    """What a fact's alpha answers depend on, per field its tests read (``cuts``, see `AlphaPlan.cuts`): the
+    field's JSON text, or, for a field the tests only compare with numbers, its position among those
+    numbers (so 1,200 and 5,000,000 share an answer when no test tells them apart); None if missing."""
+    return tuple(
+        texts.get(name) if field_cuts is None else position(values.get(name), field_cuts, texts.get(name))
+        for name, field_cuts in cuts.items()
+    )
+
+
+def position(value: Any, cuts: tuple[float, ...], text: str | None) -> object:
+    """Per cut, whether the value is below (-1), at (0) or above (1) it; the text for anything but a plain
+    number (a missing field, a bool, a number too large to compare exactly as a double)."""
+    kind = type(value)
+    if (kind is int or kind is float) and -EXACT_NUMBERS < value < EXACT_NUMBERS:
+        return tuple((value > cut) - (value < cut) for cut in cuts)
+    return text
+
+
+def _cuts(tests: Sequence[AlphaTest], name: str) -> tuple[float, ...] | None:
+    """The numbers the tests compare field ``name`` with, if they only compare it with numbers (eq, ne, lt,
+    lte, gt, gte, in) or test that it exists; None otherwise."""
+    cuts: set[float] = set()
+    for test in tests:
+        for pattern in test.condition.patterns:
+            for leaf in leaves(pattern.test):
+                if isinstance(leaf, Exists) or getattr(leaf, "field", None) != name:
+                    continue
+                if isinstance(leaf, Compare):
+                    values: tuple[object, ...] = (leaf.value,)
+                elif isinstance(leaf, OneOf):
+                    values = leaf.values
+                else:
+                    return None
+                for value in values:
+                    if not (isinstance(value, int | float) and not isinstance(value, bool)):
+                        return None
+                    if not -EXACT_NUMBERS < value < EXACT_NUMBERS:
+                        return None
+                    cuts.add(value)
+    return tuple(sorted(cuts))
 
 
 class AlphaRule(NamedTuple):
@@ -101,6 +160,13 @@ class AlphaPlan:
         """Per fact type, its alpha tests grouped by the fields they read."""
         for number, ((fact_type, fields), tests) in enumerate(sorted(by_fields.items(), key=lambda kv: kv[0])):
             self.projections.setdefault(fact_type, []).append(Projection(number, fact_type, fields, tuple(tests)))
+        self.cuts: dict[str, dict[str, tuple[float, ...] | None]] = {}
+        """Per fact type and field its tests read: the numbers they compare it with, when that is all they do
+        with it (besides testing that it exists), else None. The tests then see only where a value falls
+        among these numbers, not the value itself."""
+        for fact_type, tests in self.tests.items():
+            names = sorted({name for p in self.projections[fact_type] for name in p.fields})
+            self.cuts[fact_type] = {name: _cuts(tests, name) for name in names}
 
 
 def combine(

@@ -31,7 +31,7 @@ from compliance.conditions import (
     leaves,
     referenced_fields,
 )
-from compliance.engine.alpha import AlphaPlan, AlphaRule, AlphaTest, Projection, combine
+from compliance.engine.alpha import AlphaPlan, AlphaRule, AlphaTest, Projection, answer_key, combine
 from compliance.errors import EngineError, RulesetError
 from compliance.facts import Fact, FieldValue
 from compliance.memo import BoundedCache
@@ -405,24 +405,35 @@ class DurableBackend:
 
     def _passed(self, fact: Fact) -> frozenset[str]:
         """The alpha tests a fact passes, kept in the fact's memo (keyed by this backend's plan, which the
-        entry holds, so the id is not reused while it lives), and per projection by the text of the fields
-        it reads: facts that agree on those fields get the same answer. A text not seen before takes one
-        one-fact session on that projection's tests."""
+        entry holds, so the id is not reused while it lives), and by what the answers depend on
+        (`answer_key`): for the fact as a whole, and per projection, so facts that agree on the fields a
+        projection reads share its answer. A projection's key not seen before takes one one-fact session on
+        that projection's tests."""
         plan = self._alpha
         entry = fact.memo.get(self._memo_key)
         if entry is not None and entry[0] is plan:
             found: frozenset[str] = entry[1]
             return found
-        texts = field_texts(fact, self._fields.get(fact.type))
-        passed: set[str] = set()
-        for projection in plan.projections.get(fact.type, ()):
-            key = (projection.number, tuple(map(texts.get, projection.fields)))
-            known = self._alpha_answers.get(key)
+        cuts = plan.cuts.get(fact.type)
+        answer = frozenset[str]()
+        if cuts is not None:
+            texts = field_texts(fact, self._fields.get(fact.type))
+            parts = answer_key(cuts, fact.fields, texts)
+            whole = (fact.type, parts)
+            known = self._alpha_answers.get(whole)
             if known is None:
-                known = self._alpha_session(projection, fact, texts)
-                self._alpha_answers.put(key, known)
-            passed.update(known)
-        answer = frozenset(passed)
+                by_field = dict(zip(cuts, parts, strict=True))
+                passed: set[str] = set()
+                for projection in plan.projections[fact.type]:
+                    key = (projection.number, tuple(map(by_field.__getitem__, projection.fields)))
+                    result = self._alpha_answers.get(key)
+                    if result is None:
+                        result = self._alpha_session(projection, fact, texts)
+                        self._alpha_answers.put(key, result)
+                    passed.update(result)
+                known = frozenset(passed)
+                self._alpha_answers.put(whole, known)
+            answer = known
         fact.memo[self._memo_key] = (plan, answer)
         return answer
 
