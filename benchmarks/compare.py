@@ -1,0 +1,141 @@
+"""Engine latency of two code revisions, measured side by side in one run.
+
+Machines here differ by up to 2x from one day to the next, and a shared VM drifts within an hour, so a
+change is judged by running the old and the new code alternately, in fresh processes, on the same
+transactions (the 50-rule ruleset and transaction generator of ``benchmarks/engine.py``):
+
+    python benchmarks/compare.py --base 7cb67f4            # base revision vs the working tree
+    python benchmarks/compare.py --base v1 --head v2 --runs 6
+
+Each run evaluates ``--n`` transactions after a 500-transaction warm-up and reports its median and mean
+``Engine.evaluate`` latency; the summary is the median over runs and the ratio head/base. The base (and a
+head given as a revision) is checked out in a temporary git worktree and imported from there, with this
+environment's packages. Writes benchmarks/results/compare-engine.json and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def measure(root: Path, n: int) -> dict[str, float]:
+    """One run, in this process, of the code under ``root`` (called in a child process)."""
+    import gc
+    import time
+
+    sys.path[:0] = [str(root), str(root / "benchmarks")]
+    import engine as bench  # the revision's own benchmarks/engine.py
+
+    from compliance import Engine, load_ruleset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        overlay = Path(tmp) / "bench.yaml"
+        bench.benchmark_overlay(overlay)
+        ruleset = load_ruleset("us-ear", [*bench.OVERLAYS, overlay])
+    txns = bench.make_transactions(n)
+    engine = Engine(ruleset, backend="durable", **bench._screening())
+    for t in txns[:500]:
+        engine.evaluate(t)
+    gc.collect()
+    lat: list[int] = []
+    for t in txns:
+        start = time.perf_counter_ns()
+        engine.evaluate(t)
+        lat.append(time.perf_counter_ns() - start)
+    return {"median_us": statistics.median(lat) / 1000, "mean_us": statistics.fmean(lat) / 1000}
+
+
+def _checkout(rev: str, into: Path) -> Path:
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force", str(into), rev], check=True)
+    return into
+
+
+def _child(root: Path, n: int) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(root), "--n", str(n)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _revision(root: Path) -> str:
+    out = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True
+    )
+    dirty = subprocess.run(
+        ["git", "-C", str(root), "status", "--porcelain"], check=False, capture_output=True, text=True
+    )
+    return out.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--base", default="HEAD", help="git revision of the old code (default HEAD)")
+    parser.add_argument("--head", default=None, help="git revision of the new code (default: the working tree)")
+    parser.add_argument("--runs", type=int, default=4, help="runs of each, alternating")
+    parser.add_argument("--n", type=int, default=4000, help="measured evaluations per run")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("-o", "--output", type=Path, default=ROOT / "benchmarks" / "results" / "compare-engine.json")
+    args = parser.parse_args()
+    if args.child is not None:
+        print(json.dumps(measure(args.child, args.n)))
+        return 0
+    worktrees: list[Path] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            base = _checkout(args.base, Path(tmp) / "base")
+            worktrees.append(base)
+            head = ROOT
+            if args.head is not None:
+                head = _checkout(args.head, Path(tmp) / "head")
+                worktrees.append(head)
+            roots = {"base": base, "head": head}
+            labels = {name: _revision(root) for name, root in roots.items()}
+            runs: dict[str, list[dict[str, float]]] = {"base": [], "head": []}
+            for i in range(args.runs):
+                for name in ("base", "head") if i % 2 == 0 else ("head", "base"):
+                    runs[name].append(_child(roots[name], args.n))
+                    print(f"run {i + 1} {name}: {runs[name][-1]['median_us']:.1f} µs median", file=sys.stderr)
+    finally:
+        for path in worktrees:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], check=False)
+    summary: dict[str, Any] = {
+        "benchmark": "engine, two revisions side by side",
+        "date": dt.date.today().isoformat(),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "evaluations_per_run": args.n,
+        "runs_each": args.runs,
+    }
+    for name in ("base", "head"):
+        medians = [r["median_us"] for r in runs[name]]
+        summary[name] = {
+            "revision": labels[name],
+            "median_us_per_run": [round(m, 1) for m in medians],
+            "median_us": round(statistics.median(medians), 1),
+            "mean_us": round(statistics.median(r["mean_us"] for r in runs[name]), 1),
+        }
+    summary["head_vs_base_median"] = round(summary["head"]["median_us"] / summary["base"]["median_us"], 3)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
