@@ -50,7 +50,9 @@ MAX_GROUPS_PER_PATTERN = 15
 """A pattern's $and/$or groups each take two of the 32 slots of its beta node's expression sequence; the
 32nd fails create_ruleset with error 113 (measured here: 15 groups compile, 16 do not)."""
 ALPHA_ANSWERS = 16_384
-"""Distinct projected fact texts whose alpha-test results a backend keeps (see `DurableBackend._passed`)."""
+"""Per-projection answer keys whose alpha-test results a backend keeps (see `DurableBackend._passed`); whole
+facts' answers are kept apart, as many of them are seen once (every transaction fact is new), so they never
+push out the per-projection answers."""
 _RULE_NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
 
@@ -372,6 +374,7 @@ class DurableBackend:
         self._by_types: dict[frozenset[str], Route] = {}
         self._alpha_sets: dict[int, _HandleSet] = {}
         self._alpha_answers = BoundedCache[frozenset[str]](ALPHA_ANSWERS)
+        self._fact_answers = BoundedCache[frozenset[str]](ALPHA_ANSWERS)
         self.sessions = 0
         """C sessions run so far (per-transaction and one-fact): what the caches above save."""
         # The whole ruleset is compiled now, so a ruleset durable_rules rejects fails at load time. (The alpha
@@ -420,7 +423,7 @@ class DurableBackend:
             texts = field_texts(fact, self._fields.get(fact.type))
             parts = answer_key(cuts, fact.fields, texts)
             whole = (fact.type, parts)
-            known = self._alpha_answers.get(whole)
+            known = self._fact_answers.get(whole)
             if known is None:
                 by_field = dict(zip(cuts, parts, strict=True))
                 passed: set[str] = set()
@@ -432,7 +435,7 @@ class DurableBackend:
                         self._alpha_answers.put(key, result)
                     passed.update(result)
                 known = frozenset(passed)
-                self._alpha_answers.put(whole, known)
+                self._fact_answers.put(whole, known)
             answer = known
         fact.memo[self._memo_key] = (plan, answer)
         return answer
