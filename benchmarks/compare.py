@@ -58,7 +58,11 @@ def measure(root: Path, n: int) -> dict[str, float]:
 
 
 def _checkout(rev: str, into: Path) -> Path:
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force", str(into), rev], check=True)
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force", str(into), rev],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return into
 
 
@@ -114,7 +118,11 @@ def main() -> int:
                     print(f"run {i + 1} {name}: {runs[name][-1]['median_us']:.1f} µs median", file=sys.stderr)
     finally:
         for path in worktrees:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], check=False)
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)],
+                check=False,
+                stdout=subprocess.DEVNULL,
+            )
     summary: dict[str, Any] = {
         "benchmark": "engine, two revisions side by side",
         "date": dt.date.today().isoformat(),
