@@ -7,9 +7,11 @@ rule per pattern (an `AlphaTest`), and each evaluation combines the answers (`co
 network would: no per-transaction session at all when no rule joins facts.
 
 The patterns of a fact type are grouped by the fields they read (a `Projection`), and a projection's answer
-is kept by the text of just those fields: a transaction fact is new in every evaluation, but its destination
-groups, end use or flags repeat across a batch, so nearly every answer is found without calling the C core.
-Party and item facts, which enrichment shares between transactions, also keep their answers in their memo.
+is kept by what it depends on (`answer_key`): the text of just those fields, or, for a field the patterns
+only compare with numbers, the value's position among those numbers. A transaction fact is new in every
+evaluation, but its destination groups, end use, flags and value band repeat across a batch, so nearly
+every answer is found without calling the C core. Party and item facts, which enrichment shares between
+transactions, also keep their answers in their memo.
 
 A session allocates and clears about 8 KiB of index slots for every beta node of its ruleset (notes §4):
 most of the C core's cost per evaluation, and the reason the Python around it then runs on cold CPU caches.

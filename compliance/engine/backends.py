@@ -348,8 +348,9 @@ class DurableBackend:
     ruleset, notes §4, and that is most of an evaluation's cost there):
 
     - a rule without join tests is answered from its patterns' results per fact, which the C core works out
-      in one-fact sessions once per projected fact text (`compliance.engine.alpha`): once enrichment's caches
-      and these answers are warm, most evaluations make no C call at all;
+      in one-fact sessions once per answer key (the text of the fields a group of patterns reads, or a
+      number's position among the numbers they compare it with: `compliance.engine.alpha`); once
+      enrichment's caches and these answers are warm, most evaluations make no C call at all;
     - every pattern requires a fact of its type, so a rule with joins can fire only when the transaction has
       a fact of each type its patterns name; the session runs on a C ruleset compiled from just those rules,
       compiled on first use per combination of fact types present.
