@@ -23,7 +23,7 @@ import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 from compliance.conditions import (
     Compare,
@@ -66,7 +66,6 @@ class Projection:
     """A fact type's alpha tests that read the same fields, answered together from those fields' values."""
 
     number: int
-    fact_type: str
     fields: tuple[str, ...]
     """The fact fields the tests read, sorted."""
     tests: tuple[AlphaTest, ...]
@@ -87,10 +86,14 @@ def answer_key(
 def position(value: Any, cuts: tuple[float, ...], text: str | None) -> object:
     """Per cut, whether the value is below (-1), at (0) or above (1) it; the text for anything but a plain
     number (a missing field, a bool, a number too large to compare exactly as a double)."""
-    kind = type(value)
-    if (kind is int or kind is float) and -EXACT_NUMBERS < value < EXACT_NUMBERS:
+    if _plain_number(value):
         return tuple((value > cut) - (value < cut) for cut in cuts)
     return text
+
+
+def _plain_number(value: object) -> TypeGuard[float]:
+    """An int or float (not a bool) that the C core, comparing doubles, compares exactly as Python does."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and -EXACT_NUMBERS < value < EXACT_NUMBERS
 
 
 def _cuts(tests: Sequence[AlphaTest], name: str) -> tuple[float, ...] | None:
@@ -109,9 +112,7 @@ def _cuts(tests: Sequence[AlphaTest], name: str) -> tuple[float, ...] | None:
                 else:
                     return None
                 for value in values:
-                    if not (isinstance(value, int | float) and not isinstance(value, bool)):
-                        return None
-                    if not -EXACT_NUMBERS < value < EXACT_NUMBERS:
+                    if not _plain_number(value):
                         return None
                     cuts.add(value)
     return tuple(sorted(cuts))
@@ -152,7 +153,6 @@ class AlphaPlan:
                 pairs.append((p.alias, test_id))
             types = frozenset(p.fact_type for p in patterns)
             self.rules[rule.id] = AlphaRule(rule.id, tuple(sorted(pairs)), types, frozenset(t for _, t in pairs))
-        self.types = frozenset(self.tests)
         by_fields: dict[tuple[str, tuple[str, ...]], list[AlphaTest]] = {}
         for fact_type, tests in self.tests.items():
             for test in tests:
@@ -161,7 +161,7 @@ class AlphaPlan:
         self.projections: dict[str, list[Projection]] = {}
         """Per fact type, its alpha tests grouped by the fields they read."""
         for number, ((fact_type, fields), tests) in enumerate(sorted(by_fields.items(), key=lambda kv: kv[0])):
-            self.projections.setdefault(fact_type, []).append(Projection(number, fact_type, fields, tuple(tests)))
+            self.projections.setdefault(fact_type, []).append(Projection(number, fields, tuple(tests)))
         self.cuts: dict[str, dict[str, tuple[float, ...] | None]] = {}
         """Per fact type and field its tests read: the numbers they compare it with, when that is all they do
         with it (besides testing that it exists), else None. The tests then see only where a value falls
