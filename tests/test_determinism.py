@@ -6,11 +6,13 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 from compliance import Engine
+from compliance.engine import new_decision_id
 from compliance.records import iter_records
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,3 +66,14 @@ def test_evaluating_twice_in_one_process_is_identical() -> None:
     first, second = engine.evaluate(record.transaction), engine.evaluate(record.transaction)
     assert first.decision_id != second.decision_id
     assert first.canonical_json() == second.canonical_json()
+
+
+def test_decision_ids_are_random_uuids_written_as_uuid4_writes_them() -> None:
+    ids = [new_decision_id() for _ in range(5000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert str(parsed) == text
+    # every variant digit turns up (the two bits under the variant bits are random too)
+    assert {text[19] for text in ids} == set("89ab")

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from compliance.conditions import Condition, ConditionError, compile_pattern, parse_condition
 from compliance.engine.backends import MAX_GROUPS_PER_PATTERN, DurableBackend, ReferenceBackend, groups
 from compliance.facts import SHARED, Fact, clean_fields
+from compliance.rulesets.loader import load_ruleset
 
 EXAMPLES = int(os.environ.get("DIFFERENTIAL_EXAMPLES", "500"))
 FACT_SETS_PER_EXAMPLE = 10  # EXAMPLES x FACT_SETS_PER_EXAMPLE transactions: 5,000 by default
@@ -392,7 +393,7 @@ def test_rules_without_joins_are_answered_from_per_fact_results(monkeypatch: pyt
         (("item", "item:i2"), ("party", "party:p1")),
     ]
     route = backend._by_types[frozenset(["party", "item", "transaction"])]
-    assert sorted(a.rule_id for a in route.alpha) == ["DEST", "PAIR", "TXN"]
+    assert sorted(a.rule_id for rules in route.alpha.values() for a in rules) == ["DEST", "PAIR", "TXN"]
     assert route.hset is not None and list(route.hset.aliases) == ["JOIN"]
     # i2's tested text is i1's (no rule tests an item's id), so one session answers both; the transaction's
     # patterns read two groups of fields (destination groups alone, and with the value): one session each.
@@ -442,3 +443,107 @@ def test_a_pattern_past_the_engine_expression_limit_is_rejected_at_load() -> Non
     )
     with pytest.raises(RulesetError, match="error 113"):
         DurableBackend([_Rule("WIDE", cond)], "wide")  # type: ignore[list-item]
+
+
+def test_each_rule_without_joins_is_anchored_once_under_one_of_its_own_tests() -> None:
+    """`combine` looks at a rule only when a fact passed its anchor test: each rule must sit under exactly one
+    anchor, and that anchor must be one of its tests (a rule under a foreign test could be missed)."""
+    from compliance.engine.alpha import AlphaPlan, anchored
+
+    rules = load_ruleset("us-ear", ["iaas-kyc-2024", "remote-access-security-act", "ai-diffusion-2025"]).rules
+    plan = AlphaPlan(rules)
+    anchors = anchored(plan.rules.values())
+    placed = [rule.rule_id for found in anchors.values() for rule in found]
+    assert sorted(placed) == sorted(plan.rules)
+    assert all(test in rule.tests for test, found in anchors.items() for rule in found)
+    assert len(anchors) > 1
+
+
+def test_a_garbage_backend_deletes_its_c_rulesets_but_never_a_poisoned_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C core's handle table is a fixed array and each ruleset holds memory: a backend nobody holds any
+    more (an Engine dropped or reloaded) deletes what it created, except handles an engine error poisoned,
+    which are never touched again."""
+    import gc
+
+    import durable_rules_engine
+
+    from compliance.errors import EngineError
+
+    deleted: list[int] = []
+    real_delete = durable_rules_engine.delete_ruleset
+
+    def spy(handle: int) -> Any:
+        deleted.append(handle)
+        return real_delete(handle)
+
+    monkeypatch.setattr(durable_rules_engine, "delete_ruleset", spy)
+    join = _Rule(
+        "JOIN", parse_condition({"party": {"country": "CN"}, "item": {"eccn": {"eq": {"ref": "party.country"}}}})
+    )
+    adv = _Rule("ADV", parse_condition({"item": {"advanced": True}}))
+    facts = [
+        Fact("party", "p1", {"id": "p1", "country": "CN"}),
+        Fact("item", "i1", {"id": "i1", "advanced": True, "eccn": "CN"}),
+    ]
+    backend = DurableBackend([join, adv], "release")  # type: ignore[list-item]
+    real_assert = backend._dre.assert_facts
+    poisoned: list[int] = []
+
+    def broken(handle: int, payload: str) -> Any:
+        poisoned.append(handle)
+        raise RuntimeError("error code: 303")
+
+    monkeypatch.setattr(backend._dre, "assert_facts", broken)
+    with pytest.raises(EngineError):
+        backend.fire(facts)
+    monkeypatch.setattr(backend._dre, "assert_facts", real_assert)
+    assert sorted(a.rule_id for a in backend.fire(facts)) == ["ADV", "JOIN"]
+    live = set(backend._live)
+    assert poisoned and live and not live & set(poisoned)
+    assert not deleted
+    del backend
+    gc.collect()
+    assert sorted(deleted) == sorted(live)
+
+
+def test_reloading_an_engine_releases_the_old_rulesets_once_nothing_uses_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+    import weakref
+
+    import durable_rules_engine
+
+    from compliance import Engine, Transaction
+
+    deleted: list[int] = []
+    real_delete = durable_rules_engine.delete_ruleset
+
+    def spy(handle: int) -> Any:
+        deleted.append(handle)
+        return real_delete(handle)
+
+    monkeypatch.setattr(durable_rules_engine, "delete_ruleset", spy)
+    txn = Transaction.model_validate(
+        {
+            "id": "R1",
+            "date": "2025-03-01",
+            "kind": "sale",
+            "export_from": "US",
+            "destination": "CN",
+            "parties": [{"id": "p1", "name": "Example Cloud Co.", "roles": ["purchaser"], "country": "CN"}],
+            "items": [{"id": "i1", "model": "H100 SXM", "quantity": 8}],
+        }
+    )
+    engine = Engine.load("us-ear")
+    before = engine.evaluate(txn)
+    old = engine._loaded.backend
+    assert isinstance(old, DurableBackend)
+    old_handles, old_ref = set(old._live), weakref.ref(old)
+    del old
+    engine.reload()
+    gc.collect()
+    assert old_ref() is None
+    assert set(deleted) == old_handles
+    after = engine.evaluate(txn)
+    assert before.findings and after.canonical_json() == before.canonical_json()

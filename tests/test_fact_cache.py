@@ -273,6 +273,23 @@ def test_findings_on_the_transaction_fact_are_reused_with_the_new_transaction_id
     assert [(f.rule_id, f.because) for f in first.findings] == [(f.rule_id, f.because) for f in second.findings]
     cold = Engine.load("us-ear").evaluate(_txn("2025-03-01", country="CN", txn_id="SECOND"))
     assert second.canonical_json() == cold.canonical_json()
+    # The cached finding handed to the first transaction is untouched, and each copy is what pydantic's
+    # model_copy makes (values, fields counted as set, model_dump) from the finding it was made from.
+    assert {b.id for f in first.findings for b in f.facts if b.type == "transaction"} == {"FIRST"}
+    for old, new in zip(first.findings, second.findings, strict=True):
+        reference = old.model_copy(
+            update={
+                "facts": [
+                    b.model_copy(update={"id": "SECOND", "fields": {**b.fields, "id": "SECOND"}})
+                    if b.type == "transaction"
+                    else b
+                    for b in old.facts
+                ]
+            }
+        )
+        assert new.model_dump() == reference.model_dump()
+        assert new.model_fields_set == reference.model_fields_set
+        assert [b.model_fields_set for b in new.facts] == [b.model_fields_set for b in reference.facts]
 
 
 def test_a_transaction_differing_in_a_field_a_finding_reads_gets_its_own_finding() -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeGuard
@@ -171,15 +172,27 @@ class AlphaPlan:
             self.cuts[fact_type] = {name: _cuts(tests, name) for name in names}
 
 
+def anchored(rules: Iterable[AlphaRule]) -> dict[str, tuple[AlphaRule, ...]]:
+    """The rules under one of their tests each (the test fewest of them share), so that `combine` looks only
+    at rules whose anchor some fact passed instead of at every rule."""
+    rules = list(rules)
+    sharing = Counter(test for rule in rules for test in rule.tests)
+    out: dict[str, list[AlphaRule]] = {}
+    for rule in rules:
+        anchor = min(rule.tests, key=lambda test: (sharing[test], test))
+        out.setdefault(anchor, []).append(rule)
+    return {test: tuple(found) for test, found in out.items()}
+
+
 def combine(
-    rules: Sequence[AlphaRule],
+    anchors: Mapping[str, Sequence[AlphaRule]],
     types: frozenset[str],
     facts: Sequence[Fact],
     passed: Callable[[Fact], frozenset[str]],
 ) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
     """(rule id, bindings sorted by alias) for every combination of distinct facts passing each pattern of a
-    rule; ``types`` are the rules' fact types and ``passed`` gives the alpha tests a fact passes. One fact
-    never binds two patterns of one rule."""
+    rule; ``anchors`` are the rules by anchor test (`anchored`), ``types`` their fact types and ``passed``
+    gives the alpha tests a fact passes. One fact never binds two patterns of one rule."""
     passing: dict[str, list[Fact]] = {}
     for fact in facts:
         if fact.type in types:
@@ -193,7 +206,7 @@ def combine(
     if not passing:
         return out
     met = passing.keys()
-    for rule in rules:
+    for rule in [rule for anchor in met for rule in anchors.get(anchor, ())]:
         if not rule.tests <= met:
             continue
         rule_id = rule.rule_id

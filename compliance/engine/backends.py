@@ -10,11 +10,13 @@ the finding each precaution answers. This module is the only one that imports ``
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
 import re
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring
@@ -31,7 +33,15 @@ from compliance.conditions import (
     leaves,
     referenced_fields,
 )
-from compliance.engine.alpha import AlphaPlan, AlphaRule, AlphaTest, Projection, answer_key, combine
+from compliance.engine.alpha import (
+    AlphaPlan,
+    AlphaRule,
+    AlphaTest,
+    Projection,
+    anchored,
+    answer_key,
+    combine,
+)
 from compliance.errors import EngineError, RulesetError
 from compliance.facts import Fact, FieldValue
 from compliance.memo import BoundedCache
@@ -289,6 +299,16 @@ def _encode_body(fact: Fact, fields: Mapping[str, frozenset[str]] | None) -> str
     return _body(fact.type, field_texts(fact, wanted).items())
 
 
+def _release(dre: Any, handles: set[int]) -> None:
+    """Delete a garbage backend's C rulesets. Safe because every session on them was started (the end
+    sentinel always fires) and deleted; a handle that was ever in an engine error is not among them (notes
+    §2: "5,000 create/use/delete cycles kept RSS flat ... provided every session had been initialised")."""
+    for handle in sorted(handles):
+        with contextlib.suppress(Exception):  # a ruleset the core will not delete stays allocated, as before
+            dre.delete_ruleset(handle)
+    handles.clear()
+
+
 def _body(fact_type: str, texts: Iterable[tuple[str, str]]) -> str:
     parts = [f'"{DURABLE_FIELD_NAMES.get(name, name)}":{text}' for name, text in texts]
     parts.append(f'"t":{encode_basestring(fact_type)}')
@@ -335,8 +355,8 @@ class Route(NamedTuple):
 
     hset: _HandleSet | None
     """The C rulesets of the rules that need a session (joins), None when every rule is answered per fact."""
-    alpha: tuple[AlphaRule, ...]
-    """Rules without joins, answered by `compliance.engine.alpha.combine`."""
+    alpha: Mapping[str, tuple[AlphaRule, ...]]
+    """Rules without joins, answered by `compliance.engine.alpha.combine`, by anchor test (`anchored`)."""
     alpha_types: frozenset[str]
     """The fact types those rules name."""
 
@@ -378,6 +398,13 @@ class DurableBackend:
         self._fact_answers = BoundedCache[frozenset[str]](ALPHA_ANSWERS)
         self.sessions = 0
         """C sessions run so far (per-transaction and one-fact): what the caches above save."""
+        self._live: set[int] = set()
+        """The C rulesets this backend created and has not given up on after an engine error."""
+        # When the backend is garbage (after `Engine.reload`, once evaluations in flight on it are done, or when
+        # an Engine is dropped), its C rulesets are deleted: each holds memory, and the C core's handle table is
+        # a fixed array of 131,072 slots (notes §9), so a service that reloads would otherwise run out.
+        release = weakref.finalize(self, _release, durable_rules_engine, self._live)
+        release.atexit = False  # at exit the process frees everything; the C core may already be torn down
         # The whole ruleset is compiled now, so a ruleset durable_rules rejects fails at load time. (The alpha
         # tests are its patterns one by one, compiled on first use.)
         self._full = self._compile([rule for rule, _ in self._needs])
@@ -403,7 +430,7 @@ class DurableBackend:
             hset = self._by_rules.get(key)
             if hset is None:
                 hset = self._by_rules[key] = self._compile(rules)
-        route = Route(hset, tuple(answered), frozenset(t for rule in answered for t in rule.types))
+        route = Route(hset, anchored(answered), frozenset(t for rule in answered for t in rule.types))
         self._by_types[present] = route
         return route
 
@@ -464,6 +491,8 @@ class DurableBackend:
         return hset
 
     def _build(self, hset: _HandleSet) -> None:
+        # A set rebuilt after an engine error leaves its old handles alone for good, deletion included.
+        self._live.difference_update(hset.handles)
         self._generation += 1
         # Names are not namespaced in the C core; set number and generation keep every handle's name apart.
         hset.handles = [
@@ -479,6 +508,7 @@ class DurableBackend:
         for attempt in range(CREATE_ATTEMPTS):
             try:
                 handle: int = self._dre.create_ruleset(f"{name}.a{attempt}" if attempt else name, payload)
+                self._live.add(handle)
                 return handle
             except Exception as exc:
                 last = exc
