@@ -30,6 +30,7 @@ from compliance.model import (
     RulesetRef,
     Transaction,
 )
+from compliance.records import first_validation_error
 from compliance.rulesets.loader import Ruleset, load_ruleset
 
 BackendName = Literal["durable", "python"]
@@ -317,9 +318,9 @@ def _raw_id(raw: Any) -> str:
 
 
 def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
-    return f"{loc}: {err['msg']}" if loc else str(err["msg"])
+    where, message = first_validation_error(exc)
+    loc = ".".join(str(p) for p in where)
+    return f"{loc}: {message}" if loc else message
 
 
 def _default_classifier() -> ItemClassifier:

@@ -129,6 +129,8 @@ def test_invalid_input_fails_closed_with_the_field() -> None:
     det = rs.engine().evaluate({"id": "T-BAD", "date": "2026-02-30", "kind": "sale"})
     assert_failed_closed(det, "invalid transaction", "date")
     assert det.transaction_id == "T-BAD"
+    # worded as the batch readers word it: the first field, and how many more are wrong
+    assert det.error is not None and det.error.endswith("(+2 more)")
 
 
 def test_the_classifier_still_works_after_a_failure() -> None:
