@@ -46,6 +46,8 @@ class ListEntry(_Evidence):
     countries: list[str] = Field(default_factory=list)
     federal_register: list[str] = Field(default_factory=list)
     start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    """The last day the listing applies (a Denied Persons List order's expiry); None while it is open-ended."""
     license_requirement: str | None = None
     review_policy: ReviewPolicy | None = None
     review_policy_text: str | None = None
@@ -55,6 +57,10 @@ class ListEntry(_Evidence):
     notes: str | None = None
     content_sha256: str = ""
     """sha256 of the entry's canonical content; accepted-match decisions bind to it."""
+
+    def in_force(self, day: dt.date) -> bool:
+        """Whether the listing applies on ``day``: from its start date through its end date, both inclusive."""
+        return (self.start_date is None or self.start_date <= day) and (self.end_date is None or day <= self.end_date)
 
 
 class ScreeningHit(_Evidence):

@@ -152,6 +152,7 @@ FACT_SCHEMA: dict[str, dict[str, tuple[Kind, str]]] = {
         "band": (_T, "match or review, by the ruleset's thresholds"),
         "review_policy": (_T, "the entry's licence review policy"),
         "start_date": (_D, "date the entry took effect"),
+        "end_date": (_D, "last day the entry applies (a denial order's expiry), when it has one"),
         "federal_register": (_T, "Federal Register citation(s) of the entry"),
     },
     "ownership": {

@@ -205,6 +205,7 @@ class Enricher:
                 "band": band,
                 "review_policy": entry.review_policy.value if entry.review_policy else None,
                 "start_date": entry.start_date,
+                "end_date": entry.end_date,
                 "federal_register": ", ".join(entry.federal_register) or None,
             }
         )

@@ -153,6 +153,9 @@ def import_csl(
             warnings.append(f"start_date: {warn}")
         if start and (latest is None or start > latest):
             latest = start
+        end, warn = parse_list_date(rec.get("end_date"))
+        if warn:
+            warnings.append(f"end_date: {warn}")
         addresses = [a for a in (_clean(x) for x in (rec.get("addresses") or "").split("; ")) if a]
         countries: list[str] = []
         for addr in addresses:
@@ -177,6 +180,7 @@ def import_csl(
                 countries=countries,
                 federal_register=split_federal_register(rec.get("federal_register_notice")),
                 start_date=start,
+                end_date=end,
                 license_requirement=_clean(rec.get("license_requirement")),
                 review_policy=parse_review_policy(policy_text),
                 review_policy_text=policy_text,

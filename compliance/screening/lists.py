@@ -45,8 +45,12 @@ def canonical_json(data: Any) -> str:
 
 
 def entry_content_sha256(entry: ListEntry) -> str:
-    """sha256 of an entry's canonical content (every field but ``content_sha256``)."""
-    payload = entry.model_dump(mode="json", exclude={"content_sha256"})
+    """sha256 of an entry's canonical content (every field but ``content_sha256``; ``end_date`` only when set,
+    so entries without one keep the hash they had before the field existed, and accepted matches bound to
+    them stay closed)."""
+    payload = entry.model_dump(
+        mode="json", exclude={"content_sha256", "end_date"} if entry.end_date is None else {"content_sha256"}
+    )
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 
@@ -238,6 +242,7 @@ _ENTRY_KEYS: Final[dict[str, str]] = {
     "countries": "countries",
     "federal_register": "federal_register",
     "start_date": "start_date",
+    "end_date": "end_date",
     "license_requirement": "license_requirement",
     "review_policy": "review_policy",
     "review_policy_text": "review_policy_text",
@@ -394,7 +399,7 @@ def dump_yaml_list(snapshot: ListSnapshot) -> str:
                 continue
             if value in (None, [], ""):
                 continue
-            out[reverse[fname]] = dt.date.fromisoformat(value) if fname == "start_date" else value
+            out[reverse[fname]] = dt.date.fromisoformat(value) if fname in ("start_date", "end_date") else value
         entries.append(out)
     doc: dict[str, Any] = {"id": snapshot.list_id}
     if snapshot.title:

@@ -68,8 +68,9 @@ class Screener:
     instance is safe to use from many threads. Instances pickle (the index is plain data), and
     ``Screener(snapshots)`` rebuilds one from snapshots in a worker process.
 
-    ``screen`` returns only entries in force at ``as_of``: an entry whose ``start_date`` is after
-    ``as_of`` is not evidence and is left out (an entry without a start date is always in force).
+    ``screen`` returns only entries in force at ``as_of``: an entry whose ``start_date`` is after ``as_of``,
+    or whose ``end_date`` is before it (an expired denial order), is not evidence and is left out (an entry
+    without dates is always in force).
     """
 
     def __init__(
@@ -145,13 +146,14 @@ class Screener:
     def as_of_period(self, as_of: dt.date) -> int:
         """The stretch of days holding ``as_of`` over which ``screen`` gives the same answer for any party.
 
-        An answer changes only on an entry's start date or on an accepted-match decision's first day or the
-        day after its expiry; callers that cache screening results key them by this, not by the day.
+        An answer changes only on an entry's start date, the day after its end date, or an accepted-match
+        decision's first day or the day after its expiry; callers that cache screening results key them by
+        this, not by the day.
         """
         changes = self.__dict__.get("_changes")
         if changes is None or changes[0] is not self.decisions:
             spans: list[tuple[dt.date | None, dt.date | None]] = [
-                (e.start_date, None) for snap in self.snapshots for e in snap.entries
+                (e.start_date, e.end_date) for snap in self.snapshots for e in snap.entries
             ]
             spans += [(d.date, d.expiry) for d in self.decisions.decisions]
             changes = (self.decisions, ChangeDays(spans))
@@ -169,7 +171,7 @@ class Screener:
 
         One hit per list entry (the best of the party's names against the best of the entry's names).
         The score includes the country qualifier (``- COUNTRY_MISMATCH_PENALTY`` when the party's
-        country is not among the entry's known countries). Entries with ``start_date > as_of`` are left
+        country is not among the entry's known countries). Entries not in force at ``as_of`` are left
         out. Hits suppressed by an active accepted-match decision are returned with ``suppressed_by``.
         """
         best: dict[int, tuple[float, NameMatch, dict[str, str]]] = {}
@@ -211,7 +213,7 @@ class Screener:
             return self._compute_matches(name, threshold, as_of, brute=True)
         if self.memo_size <= 0:
             return self._compute_matches(name, threshold, as_of, brute=False)
-        # The as-of date only drops entries not yet in force, after each entry's best name is chosen, so the
+        # The as-of date only drops entries not in force, after each entry's best name is chosen, so the
         # memo keeps a name's matches over every entry and filters them by date: one computation per name,
         # whatever the transaction dates (an export repeats a name on many days).
         key = (name, round(threshold, 9))
@@ -225,7 +227,7 @@ class Screener:
             memo[key] = cached
         if as_of is None:
             return list(cached)
-        return [(i, m) for i, m in cached if m.entry.start_date is None or m.entry.start_date <= as_of]
+        return [(i, m) for i, m in cached if m.entry.in_force(as_of)]
 
     def _compute_matches(
         self, name: str, threshold: float, as_of: dt.date | None, *, brute: bool
@@ -239,7 +241,7 @@ class Screener:
         out: list[tuple[int, NameMatch]] = []
         for e_idx, (s, v_idx, pairs) in best.items():
             entry = entries[e_idx]
-            if as_of is not None and entry.start_date is not None and entry.start_date > as_of:
+            if as_of is not None and not entry.in_force(as_of):
                 continue
             v = variants[v_idx]
             out.append(
