@@ -1,8 +1,9 @@
 """Case files (``*.cases.yaml``): transactions with the determinations a ruleset must give them.
 
 A case file names a ruleset, overlays applied on it (and optionally a draft overlay written inline), an
-as-of date, and cases. It is read with the ruleset loader's strict YAML reader (no duplicate keys, no
-anchors, ``NO`` is Norway) and validated strictly: an unknown key is an error, reported ``file:line``.
+as-of date, the list files its parties are screened against (default: the embedded lists), and cases. It
+is read with the ruleset loader's strict YAML reader (no duplicate keys, no anchors, ``NO`` is Norway) and
+validated strictly: an unknown key is an error, reported ``file:line``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class CaseFileSpec(_Spec):
     overlays: list[str] = Field(default_factory=list)
     draft: dict[str, Any] | None = None
     as_of: dt.date | None = None
+    lists: list[str] = Field(default_factory=list)
+    """List files (relative to the case file) screened instead of the embedded lists."""
     description: str | None = None
     cases: list[CaseSpec] = Field(min_length=1)
 
@@ -116,6 +119,8 @@ class CaseFile:
     raw: LineDict
     spec: CaseFileSpec
     combination: Combination
+    lists: tuple[Path, ...] = ()
+    """The list files its parties are screened against; empty: the embedded lists."""
 
     @property
     def cases(self) -> list[Case]:
@@ -145,6 +150,12 @@ def load_case_file(path: str | Path) -> CaseFile:
                 line,
             )
         first_line[case.name] = line
+    lists: list[Path] = []
+    for i, ref in enumerate(spec.lists):
+        list_path = (path.parent / ref).resolve()
+        if not list_path.is_file():
+            raise CaseFileError(f"lists.{i}: list file {ref!r} not found", str(path), line_of(raw, ("lists", i)))
+        lists.append(list_path)
     draft = None
     if spec.draft is not None:
         draft = InlineDraft(raw["draft"], path)
@@ -153,7 +164,7 @@ def load_case_file(path: str | Path) -> CaseFile:
     except RulesetError as exc:
         key = "overlays" if "overlay" in exc.message and spec.overlays else "ruleset"
         raise CaseFileError(f"{key}: {exc.message}", str(path), raw.key_lines.get(key)) from None
-    return CaseFile(path, raw, spec, combo)
+    return CaseFile(path, raw, spec, combo, tuple(lists))
 
 
 def find_case_files(paths: list[Path]) -> list[Path]:
@@ -189,7 +200,7 @@ def run_case(case: Case, engines: EngineCache, record: Recorder | None = None) -
     """Evaluate one case and compare; raises `RulesetError` (or `CaseFileError`) when it cannot run."""
     from compliance.explain import rationale_lines, why_not
 
-    engine = engines.get(case.file.combination)
+    engine = engines.get(case.file.combination, case.file.lists)
     txn = case.transaction()
     expect = case.spec.expect
     det = engine.evaluate(txn, case.as_of)

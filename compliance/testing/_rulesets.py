@@ -14,12 +14,15 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from compliance.engine import BackendName, Engine
-from compliance.errors import RulesetError
+from compliance.errors import ComplianceError, RulesetError
 from compliance.rulesets.loader import InlineOverlay, Ruleset, load_ruleset, resolve_ruleset_path
 from compliance.rulesets.yaml_source import load_yaml_file
+
+if TYPE_CHECKING:
+    from compliance.screening import Screener
 
 Screening = Literal["default", "none"]
 
@@ -128,9 +131,29 @@ def load_with_inline_overlay(ruleset: Path, overlays: Sequence[Path], draft: Inl
     return load_ruleset(ruleset, [*overlays, InlineOverlay(draft.raw, draft.source)])
 
 
-def build_engine(ruleset: Ruleset, *, backend: BackendName = "durable", screening: Screening = "default") -> Engine:
-    """An engine on an already loaded ruleset, screening against the embedded lists unless told not to."""
-    return Engine(ruleset, backend=backend, screener=None if screening == "none" else "default")
+def build_engine(
+    ruleset: Ruleset,
+    *,
+    backend: BackendName = "durable",
+    screening: Screening = "default",
+    lists: Sequence[Path] = (),
+) -> Engine:
+    """An engine on an already loaded ruleset, screening against the embedded lists (or the list files given)
+    unless told not to screen."""
+    if screening == "none":
+        return Engine(ruleset, backend=backend, screener=None)
+    if lists:
+        return Engine(ruleset, backend=backend, screener=_screener(tuple(lists)))
+    return Engine(ruleset, backend=backend, screener="default")
+
+
+def _screener(lists: tuple[Path, ...]) -> Screener:
+    from compliance.screening import Screener
+
+    try:
+        return Screener.from_files(lists)
+    except (ComplianceError, OSError) as exc:
+        raise RulesetError(f"cannot load the case file's lists: {exc}") from None
 
 
 class EngineCache:
@@ -142,14 +165,17 @@ class EngineCache:
         self._engines: dict[tuple[Any, ...], Engine | RulesetError] = {}
         self._lock = threading.Lock()
 
-    def get(self, combo: Combination) -> Engine:
-        """The cached engine; a combination that failed to load fails the same way every time it is asked."""
-        key = combo.key
+    def get(self, combo: Combination, lists: Sequence[Path] = ()) -> Engine:
+        """The cached engine (screening against ``lists`` when given); a combination that failed to load fails
+        the same way every time it is asked."""
+        key = (combo.key, tuple(lists))
         with self._lock:
             cached = self._engines.get(key)
             if cached is None:
                 try:
-                    cached = build_engine(combo.load(), backend=self.backend, screening=self.screening)
+                    cached = build_engine(
+                        combo.load(), backend=self.backend, screening=self.screening, lists=tuple(lists)
+                    )
                 except RulesetError as exc:
                     cached = exc
                 self._engines[key] = cached

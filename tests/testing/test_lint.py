@@ -161,7 +161,7 @@ def test_the_documented_draft_overlay_is_clean() -> None:
     examples = Path(__file__).resolve().parents[2] / "docs" / "examples"
     report = lint_ruleset(examples / "draft-overlay.yaml")
     assert report.messages == []
-    assert report.rules_checked == 32
+    assert report.rules_checked == 33
     with_cases = lint_ruleset(examples / "draft-overlay.yaml", cases=[examples])
     untested = {m.rule_id for m in with_cases.messages if m.code == "CL010"}
     assert with_cases.cases_run == 4

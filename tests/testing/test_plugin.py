@@ -131,8 +131,21 @@ def test_unknown_rule_in_expectation_suggests_the_close_one(project: pytest.Pyte
             "ruleset: ../mini/ruleset.yaml\nruleset: ../mini/ruleset.yaml\ncases: []\n",
             "*bad.cases.yaml:2: duplicate key 'ruleset' (first at line 1)",
         ),
+        (
+            "ruleset: ../mini/ruleset.yaml\nlists:\n  - ../nowhere/list.yaml\n"
+            "cases:\n  - {name: a, transaction: x.json, expect: {outcome: clear}}\n",
+            "*bad.cases.yaml:3: lists.0: list file '../nowhere/list.yaml' not found",
+        ),
     ],
-    ids=["unknown-key", "bad-outcome", "empty-expect", "duplicate-name", "unknown-ruleset", "duplicate-key"],
+    ids=[
+        "unknown-key",
+        "bad-outcome",
+        "empty-expect",
+        "duplicate-name",
+        "unknown-ruleset",
+        "duplicate-key",
+        "missing-list-file",
+    ],
 )
 def test_invalid_case_files_are_collection_errors_at_file_line(
     project: pytest.Pytester, body: str, message: str
