@@ -195,8 +195,10 @@ def interleaved(
 def raw_floor_call(engine: Engine, txns: list[Transaction]) -> Callable[[int], object]:
     """durable_rules alone on transaction i's facts: JSON encode + assert + drain + delete, on the whole
     ruleset compiled as written, with the same projected facts the adapter would send."""
+    import durable_rules_engine as dre
+
     shards = compile_rules(engine.ruleset.rules)
-    handles = [dre_create(f"raw-floor-{i}", json.dumps(shard)) for i, shard in enumerate(shards)]
+    handles = [dre.create_ruleset(f"raw-floor-{i}", json.dumps(shard)) for i, shard in enumerate(shards)]
     fact_sets = [engine.fire(t)[0].facts for t in txns]
     fields = tested_fields(engine.ruleset.rules)
     counter = iter(range(10**9))
@@ -206,13 +208,6 @@ def raw_floor_call(engine: Engine, txns: list[Transaction]) -> Callable[[int], o
         return _raw_session(handles, encode_facts(fact_sets[i], sid, fields), sid)
 
     return once
-
-
-def dre_create(name: str, payload: str) -> int:
-    import durable_rules_engine as dre
-
-    handle: int = dre.create_ruleset(name, payload)
-    return handle
 
 
 def phase_split(engine: Engine, txns: list[Transaction]) -> dict[str, float]:
