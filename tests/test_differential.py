@@ -255,21 +255,6 @@ def _join_and_adv() -> tuple[Any, Any, list[Fact]]:
     return join, adv, facts
 
 
-def _spy_on_deletions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The C ruleset handles deleted from now on (still deleted for real)."""
-    import durable_rules_engine
-
-    deleted: list[int] = []
-    real_delete = durable_rules_engine.delete_ruleset
-
-    def spy(handle: int) -> Any:
-        deleted.append(handle)
-        return real_delete(handle)
-
-    monkeypatch.setattr(durable_rules_engine, "delete_ruleset", spy)
-    return deleted
-
-
 def test_engine_error_poisons_and_rebuilds_the_handle(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any engine error fails the evaluation and the next one runs on fresh handles: a session's (a rule with
     a join) and a one-fact session's (a rule without), whose failed answer is not kept."""
@@ -478,75 +463,3 @@ def test_each_rule_without_joins_is_anchored_once_under_one_of_its_own_tests() -
     assert sorted(placed) == sorted(plan.rules)
     assert all(test in rule.tests for test, found in anchors.items() for rule in found)
     assert len(anchors) > 1
-
-
-def test_a_garbage_backend_deletes_its_c_rulesets_but_never_a_poisoned_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The C core's handle table is a fixed array and each ruleset holds memory: a backend nobody holds any
-    more (an Engine dropped or reloaded) retires what it created, and the next `release_retired` deletes it,
-    except handles an engine error poisoned, which are never touched again. Nothing is deleted from inside
-    the garbage collection itself."""
-    import gc
-
-    from compliance.engine.backends import release_retired
-    from compliance.errors import EngineError
-
-    gc.collect()
-    release_retired()  # backends earlier tests dropped
-    deleted = _spy_on_deletions(monkeypatch)
-    join, adv, facts = _join_and_adv()
-    backend = DurableBackend([join, adv], "release")  # type: ignore[list-item]
-    real_assert = backend._dre.assert_facts
-    poisoned: list[int] = []
-
-    def broken(handle: int, payload: str) -> Any:
-        poisoned.append(handle)
-        raise RuntimeError("error code: 303")
-
-    monkeypatch.setattr(backend._dre, "assert_facts", broken)
-    with pytest.raises(EngineError):
-        backend.fire(facts)
-    monkeypatch.setattr(backend._dre, "assert_facts", real_assert)
-    assert sorted(a.rule_id for a in backend.fire(facts)) == ["ADV", "JOIN"]
-    live = set(backend._live)
-    assert poisoned and live and not live & set(poisoned)
-    assert not deleted
-    del backend
-    gc.collect()
-    assert not deleted  # retired only: the collection may have run between another backend's C calls
-    assert release_retired() >= len(live)
-    assert live <= set(deleted) and not set(deleted) & set(poisoned)
-    assert release_retired() == 0
-
-
-def test_reloading_an_engine_releases_the_old_rulesets_once_nothing_uses_them(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import gc
-    import weakref
-
-    from compliance import Engine, Transaction
-
-    gc.collect()
-    deleted = _spy_on_deletions(monkeypatch)
-    txn = Transaction.model_validate(
-        {
-            "id": "R1",
-            "date": "2025-03-01",
-            "kind": "sale",
-            "export_from": "US",
-            "destination": "CN",
-            "parties": [{"id": "p1", "name": "Example Cloud Co.", "roles": ["purchaser"], "country": "CN"}],
-            "items": [{"id": "i1", "model": "H100 SXM", "quantity": 8}],
-        }
-    )
-    engine = Engine.load("us-ear")
-    before = engine.evaluate(txn)
-    old = engine._loaded.backend
-    assert isinstance(old, DurableBackend)
-    old_handles, old_ref = set(old._live), weakref.ref(old)
-    del old
-    engine.reload()  # nothing else holds the old backend: released at once
-    assert old_ref() is None
-    assert old_handles <= set(deleted)
-    after = engine.evaluate(txn)
-    assert before.findings and after.canonical_json() == before.canonical_json()

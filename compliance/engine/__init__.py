@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from compliance import __version__
 from compliance.countries import CountryGroups
-from compliance.engine.backends import Activation, Backend, DurableBackend, ReferenceBackend, release_retired
+from compliance.engine.backends import Activation, Backend, DurableBackend, ReferenceBackend
 from compliance.engine.decide import decide
 from compliance.engine.enrich import Enricher, Evidence, Ledger, OwnershipResolver, fact_index
 from compliance.errors import ComplianceError, EngineError
@@ -172,9 +172,6 @@ class Engine:
         loaded = self._build(ruleset)
         with self._swap_lock:
             self._loaded = loaded
-        # The old backend is garbage now unless evaluations are still in flight on it: release its C rulesets
-        # (or, if not yet, at the next reload or backend construction).
-        release_retired()
 
     # -- properties ------------------------------------------------------------------------------
 
