@@ -742,7 +742,7 @@ def _check_cases(
             continue
         for case in casefile.cases:
             try:
-                engine = engines.get(casefile.combination)
+                engine = engines.get(casefile.combination, casefile.lists)
                 unknown = unknown_rules(case.spec.expect, (r.id for r in engine.ruleset.rules))
                 for m in unknown:
                     out.add("CL011", "error", case.location, f"case {case.name}: {m.message}", m.rule_id)

@@ -135,7 +135,7 @@ class CaseItem(pytest.Item):
 
     def runtest(self) -> None:
         state = _state(self.config)
-        state.coverage.register(state.engines.get(self.case.file.combination).ruleset)
+        state.coverage.register(state.engines.get(self.case.file.combination, self.case.file.lists).ruleset)
         result = run_case(self.case, state.engines, state.record)
         if not result.passed:
             raise CaseFailure(result.report)
