@@ -37,6 +37,9 @@ _SCREENING = load_ruleset("us-ear").screening
 MATCH_THRESHOLD: float = _SCREENING.match_threshold
 REVIEW_THRESHOLD: float = _SCREENING.review_threshold
 BRUTE_SAMPLE = (40, 20)
+SCAN_QUERIES = 30
+"""Queries of the reference rapidfuzz scan, before and after the index's cold pass each."""
+TARGET_QPS, TARGET_RECALL = 10_000.0, 0.995
 """Brute force takes seconds per query: 40 perturbed list names and 20 clean names are checked against it."""
 
 
@@ -167,6 +170,11 @@ def throughput(screener: Screener, build_s: float, rss_before: float, rss_built:
     rng.shuffle(queries)
     # cold: the whole-query memo is off, and each query is new to the per-token lookup cache only as
     # far as its words are new (the mix shares words, as real counterparty files do)
+    # Plain rapidfuzz scans over every name (the issue's brute force) run just before and just after the
+    # index's cold pass: the machine's speed at the time of that pass (see `yardsticks`).
+    rf_names = [v.name for v in screener.index.variants]
+    scan_queries = rng.sample(queries, 2 * SCAN_QUERIES)
+    scan_before = _reference_scan(scan_queries[:SCAN_QUERIES], rf_names)
     memo_size = screener.memo_size
     screener.memo_size = 0
     t0, c0 = time.perf_counter(), time.process_time()
@@ -174,6 +182,7 @@ def throughput(screener: Screener, build_s: float, rss_before: float, rss_built:
     for q in queries:
         n_hits += len(screener.match_name(q, threshold=REVIEW_THRESHOLD))
     index_s, index_cpu = time.perf_counter() - t0, time.process_time() - c0
+    scan_after = _reference_scan(scan_queries[SCAN_QUERIES:], rf_names)
     # the same queries again: every word is now in the token cache (still no whole-query memo)
     t0, c0 = time.perf_counter(), time.process_time()
     for q in queries:
@@ -214,13 +223,9 @@ def throughput(screener: Screener, build_s: float, rss_before: float, rss_built:
         for q, br, ix in zip(sample, brute, indexed, strict=True)
         if br - ix
     ]
-    rf_names = [v.name for v in screener.index.variants]
-    t0 = time.perf_counter()
-    from rapidfuzz import process
-
-    for q in sample[:20]:
-        process.extract(q, rf_names, scorer=fuzz.WRatio, score_cutoff=85, limit=None)
-    wratio_s = time.perf_counter() - t0
+    index_qps = len(queries) / index_s
+    scan_qps = 2 * SCAN_QUERIES / (scan_before + scan_after)
+    ratio_qps = SCAN_QUERIES / _reference_scan(scan_queries[:SCAN_QUERIES], rf_names, fuzz.ratio)
     return {
         "index": screener.index.stats(),
         "build_seconds": round(build_s, 2),
@@ -252,10 +257,38 @@ def throughput(screener: Screener, build_s: float, rss_before: float, rss_built:
         "index_recall_vs_brute_force": round(found / total, 4) if total else None,
         "brute_force_hits": total,
         "index_missed_vs_brute_force": missed,
-        "rapidfuzz_wratio_scan_queries_per_second": round(20 / wratio_s, 1),
+        "rapidfuzz_wratio_scan_queries_per_second": round(scan_qps, 1),
         "threshold": REVIEW_THRESHOLD,
         "cores": 1,
+        "yardsticks": {
+            "what": f"plain rapidfuzz scans (process.extract, limit None) over all {len(rf_names):,} names and "
+            f"aliases, {SCAN_QUERIES} queries just before the index's cold pass and {SCAN_QUERIES} just after",
+            "wratio_cutoff_85_queries_per_second": round(scan_qps, 1),
+            "wratio_before_and_after": [round(SCAN_QUERIES / scan_before, 1), round(SCAN_QUERIES / scan_after, 1)],
+            "ratio_queries_per_second": round(ratio_qps, 1),
+            "index_vs_wratio_scan": round(index_qps / scan_qps, 1),
+            "index_vs_ratio_scan": round(index_qps / ratio_qps, 1),
+            "note": "The issue puts a brute-force rapidfuzz scan at about 50 queries/s on its machine without "
+            "naming the scorer. fuzz.ratio runs near that here and WRatio at a fifth of it, so the scan does not "
+            "tell whether this machine is slower than the issue's: the target is judged as measured.",
+        },
+        "targets_met": {
+            "queries_per_second_as_measured_here": index_qps >= TARGET_QPS,
+            "recall_vs_brute_force": total > 0 and found / total >= TARGET_RECALL,
+        },
     }
+
+
+def _reference_scan(queries: list[str], names: list[str], scorer: Any = None) -> float:
+    """Seconds for a plain rapidfuzz scan of ``queries`` over ``names``: WRatio with a cutoff of 85 unless
+    another scorer is given (then without a cutoff)."""
+    from rapidfuzz import process
+
+    options: dict[str, Any] = {"scorer": fuzz.WRatio, "score_cutoff": 85} if scorer is None else {"scorer": scorer}
+    t0 = time.perf_counter()
+    for q in queries:
+        process.extract(q, names, limit=None, **options)
+    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -294,6 +327,11 @@ def main() -> None:
         f"screen() {tp['screen_party_queries_per_second']} q/s, "
         f"brute force {tp['brute_force_queries_per_second']} q/s, recall vs brute {tp['index_recall_vs_brute_force']}, "
         f"build {tp['build_seconds']} s, RSS {tp['resident_memory_mb']}"
+    )
+    yard = tp["yardsticks"]
+    print(
+        f"rapidfuzz scans: WRatio {yard['wratio_cutoff_85_queries_per_second']} q/s, ratio "
+        f"{yard['ratio_queries_per_second']} q/s; index {yard['index_vs_wratio_scan']}x the WRatio scan"
     )
     y = result["yente"]
     print(
