@@ -33,6 +33,20 @@ class TokenAlignment(_Evidence):
     score: float
 
 
+class ListIdentifier(_Evidence):
+    """A registry or tax identifier a list publishes for an entry (the CSL's ``ids`` column)."""
+
+    scheme: str
+    """Ours, lower-case: ``lei``, ``uscc``, ``swift_bic``, ``tax_id``, ``vat``, ``registration``,
+    ``national_id`` (see ``compliance.screening.identifiers.SCHEMES``)."""
+    value: str
+    """As the list publishes it."""
+    country: str | None = None
+    """ISO-2 code of the issuing country, where the list gives one."""
+    label: str | None = None
+    """The list's own name for it (``Unified Social Credit Code (USCC)``, ``Tax ID No.``)."""
+
+
 class ListEntry(_Evidence):
     """One restricted-party list entry, keeping export-control semantics as typed fields."""
 
@@ -55,6 +69,8 @@ class ListEntry(_Evidence):
     source_url: str | None = None
     confidence: Literal["confirmed", "unconfirmed"] = "confirmed"
     notes: str | None = None
+    identifiers: list[ListIdentifier] = Field(default_factory=list)
+    """Registry and tax identifiers; a party that gives one of them is a hit whatever its name."""
     content_sha256: str = ""
     """sha256 of the entry's canonical content; accepted-match decisions bind to it."""
 
@@ -80,6 +96,10 @@ class ScreeningHit(_Evidence):
     snapshot: ListRef
     suppressed_by: str | None = None
     """Id of an accepted-match decision that suppresses this hit (kept for the rationale)."""
+    basis: Literal["name", "identifier"] = "name"
+    """``identifier``: the party gave an identifier the entry lists (``qualifiers["identifier"]`` says which);
+    the score is then 1.0 and the name's own score, if it reached the review threshold, is in
+    ``qualifiers["name_score"]``."""
 
 
 class OwnershipLink(_Evidence):

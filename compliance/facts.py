@@ -154,6 +154,8 @@ FACT_SCHEMA: dict[str, dict[str, tuple[Kind, str]]] = {
         "start_date": (_D, "date the entry took effect"),
         "end_date": (_D, "last day the entry applies (a denial order's expiry), when it has one"),
         "federal_register": (_T, "Federal Register citation(s) of the entry"),
+        "basis": (_T, "what the hit rests on: name, or identifier (the party gave an identifier the entry lists)"),
+        "identifier": (_T, "for an identifier hit, the identifier the party shares with the entry"),
     },
     "ownership": {
         "id": (_T, "ownership fact id"),

@@ -15,7 +15,7 @@ Canonical columns (all optional except ``transaction_id``; documented in docs/ba
 * parties, by role (``purchaser``, ``ultimate_consignee``, ``end_user``, ``intermediate_consignee``,
   ``exporter``, ``supplier``, ``forwarder``, ``lessor``, ``lessee``, ``operator``, ``financier``,
   ``owner``): ``{role}_name {role}_country {role}_address {role}_headquarters {role}_aliases {role}_lei
-  {role}_founded {role}_id {role}_residential_address {role}_verified_identity {role}_us_iaas_provider
+  {role}_uscc {role}_founded {role}_id {role}_residential_address {role}_verified_identity {role}_us_iaas_provider
   {role}_veu``. Two roles naming the same party (same name and country) become one party with both roles.
 
 Side files (one row per party / grant / financing, keyed by ``transaction_id``) carry what does not fit in
@@ -83,12 +83,15 @@ PARTY_FIELDS: tuple[str, ...] = (
     "headquarters",
     "aliases",
     "lei",
+    "uscc",
     "founded",
     "residential_address",
     "verified_identity",
     "us_iaas_provider",
     "veu",
 )
+IDENTIFIER_FIELDS = frozenset({"lei", "uscc"})
+"""Party columns that fill the party's ``identifiers`` (screened against the identifiers lists publish)."""
 PARTY_ROLES: tuple[str, ...] = tuple(r.value for r in Role)
 PARTY_COLUMNS: tuple[str, ...] = tuple(f"{role}_{f}" for role in PARTY_ROLES for f in PARTY_FIELDS)
 CANONICAL_COLUMNS: frozenset[str] = frozenset((*TRANSACTION_COLUMNS, *ITEM_COLUMNS, *PARTY_COLUMNS))
@@ -104,6 +107,7 @@ SIDE_FILE_COLUMNS: dict[str, tuple[str, ...]] = {
         "headquarters",
         "aliases",
         "lei",
+        "uscc",
         "founded",
         "ultimate_parent",
         "owners",
@@ -652,6 +656,7 @@ _PARTY_FIELD_KINDS: dict[str, str] = {
     "headquarters": "text",
     "aliases": "list",
     "lei": "text",
+    "uscc": "text",
     "founded": "date",
     "residential_address": "boolean",
     "verified_identity": "boolean",
@@ -910,12 +915,15 @@ def _column_parties(
         party: dict[str, Any] = {"roles": [role]}
         for f, (text, column, row, _) in fields.items():
             value = text if column.kind is None else column.convert(text, row, mapping)
-            if f == "lei":
-                party.setdefault("identifiers", {})["lei"] = value
+            if f in IDENTIFIER_FIELDS:
+                party.setdefault("identifiers", {})[f] = value
             else:
                 party[f] = value
             if origins is not None:
-                origins[("parties", n, "identifiers", "lei") if f == "lei" else ("parties", n, f)] = column.origin(row)
+                path: tuple[str | int, ...] = (
+                    ("parties", n, "identifiers", f) if f in IDENTIFIER_FIELDS else ("parties", n, f)
+                )
+                origins[path] = column.origin(row)
         party.setdefault("id", role)
         if origins is not None:
             _, any_column, any_row, _ = next(iter(fields.values()))
@@ -944,10 +952,10 @@ def _side_party(row: SourceRow, n: int, mapping: ColumnMapping, origins: Origins
             key = "id"
         elif column in ("roles", "aliases"):
             value = _convert(text, "list", mapping, origin, column)
-        elif column == "lei":
-            party.setdefault("identifiers", {})["lei"] = text
+        elif column in IDENTIFIER_FIELDS:
+            party.setdefault("identifiers", {})[column] = text
             if origins is not None:
-                origins[("parties", n, "identifiers", "lei")] = origin
+                origins[("parties", n, "identifiers", column)] = origin
             continue
         elif column == "owners":
             value = []

@@ -114,8 +114,9 @@ class Enricher:
         threshold = self.ruleset.screening.review_threshold
         period = self.screening_period(as_of)
         aliases = tuple(party.aliases)
+        identifiers = tuple(sorted(party.identifiers.items()))
         # Accepted-match decisions bind to the party id and these screened fields, so both are the key.
-        key = (party.id, party.name, aliases, party.country, party.address, period, threshold)
+        key = (party.id, party.name, aliases, party.country, party.address, identifiers, period, threshold)
 
         def run() -> tuple[ScreeningHit, ...]:
             probe = Party(
@@ -125,6 +126,7 @@ class Enricher:
                 roles=[Role.purchaser],
                 country=party.country,
                 address=party.address,
+                identifiers=dict(identifiers),
             )
             return tuple(screener.screen(probe, as_of=as_of, review_threshold=threshold))
 
@@ -183,11 +185,18 @@ class Enricher:
     def _hit_fact(self, party: Party, hit: ScreeningHit, band: str, n: int) -> Fact:
         entry = hit.entry
         settings = self.ruleset.screening
-        detail = (
-            f"{party.name!r} ~ {hit.matched_name!r} ({entry.list_id} entry {entry.entry_id}, {entry.name}): "
-            f"score {hit.score:.3f}, band {band} (match ≥ {settings.match_threshold}, "
-            f"review ≥ {settings.review_threshold}); matcher {hit.matcher.name} {hit.matcher.version}"
-        )
+        if hit.basis == "identifier":
+            detail = (
+                f"{party.name!r} gives identifier {hit.qualifiers['identifier']}, listed for {entry.list_id} entry "
+                f"{entry.entry_id} ({entry.name}): score 1.000, band {band} (name score "
+                f"{hit.qualifiers['name_score']})"
+            )
+        else:
+            detail = (
+                f"{party.name!r} ~ {hit.matched_name!r} ({entry.list_id} entry {entry.entry_id}, {entry.name}): "
+                f"score {hit.score:.3f}, band {band} (match ≥ {settings.match_threshold}, "
+                f"review ≥ {settings.review_threshold}); matcher {hit.matcher.name} {hit.matcher.version}"
+            )
         conf = "unconfirmed" if entry.confidence == "unconfirmed" else "confirmed"
         ref = f"{hit.snapshot.id} snapshot {hit.snapshot.snapshot_date} sha256 {hit.snapshot.sha256[:12]}"
         fields = clean_fields(
@@ -207,6 +216,8 @@ class Enricher:
                 "start_date": entry.start_date,
                 "end_date": entry.end_date,
                 "federal_register": ", ".join(entry.federal_register) or None,
+                "basis": hit.basis,
+                "identifier": hit.qualifiers.get("identifier") if hit.basis == "identifier" else None,
             }
         )
         prov: ProvNote = Provenance(
@@ -221,7 +232,7 @@ class Enricher:
                 "entry_sha256": entry.content_sha256,
             },
         )
-        return Fact("hit", f"h{n}", fields, {"score": [prov], "band": [prov], "entry_id": [prov]})
+        return Fact("hit", f"h{n}", fields, {"score": [prov], "band": [prov], "entry_id": [prov], "identifier": [prov]})
 
     def _ownership_fact(self, party: Party, own: ListedOwnership) -> Fact:
         paths = []

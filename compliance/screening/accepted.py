@@ -11,7 +11,8 @@ Decisions live in a YAML file the compliance team keeps in version control::
         date: 2026-11-20
         expiry: 2027-11-20
 
-A decision suppresses a hit only while the party's screened fields (name, aliases, country, address)
+A decision suppresses a hit only while the party's screened fields (name, aliases, country, address,
+identifiers)
 and the list entry's content hash are both unchanged and ``as_of <= expiry``. Otherwise the hit stands
 (the decision "re-opens"); the suppressed hit stays in the evidence with ``suppressed_by`` set.
 """
@@ -34,13 +35,16 @@ _LINE_KEY: Final = "__line__"
 
 
 def party_screened_sha256(party: Party) -> str:
-    """sha256 of the fields screening looks at: name, aliases, country, address."""
-    payload = {
+    """sha256 of the fields screening looks at: name, aliases, country, address, and identifiers when the
+    party gives any (left out otherwise, so decisions made before identifiers were screened stay bound)."""
+    payload: dict[str, object] = {
         "name": party.name,
         "aliases": list(party.aliases),
         "country": party.country,
         "address": party.address,
     }
+    if party.identifiers:
+        payload["identifiers"] = dict(sorted(party.identifiers.items()))
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 

@@ -24,6 +24,7 @@ import pycountry
 from pydantic import ValidationError
 
 from compliance.evidence import ListEntry
+from compliance.screening.identifiers import parse_csl_ids, parse_ofac_remarks
 from compliance.screening.lists import (
     ListFormatError,
     ListSnapshot,
@@ -186,6 +187,7 @@ def import_csl(
                 review_policy_text=policy_text,
                 source_url=_clean(rec.get("source_list_url")) or _clean(rec.get("source_information_url")),
                 notes="; ".join(notes) or None,
+                identifiers=parse_csl_ids(rec.get("ids")),
             )
         except ValidationError as exc:
             raise ListFormatError(p, line, str(exc.errors()[0]["msg"])) from None
@@ -318,6 +320,7 @@ def import_ofac(
                 country=countries[0] if countries else None,
                 countries=countries,
                 notes="; ".join(notes) or None,
+                identifiers=parse_ofac_remarks(row[11], country_code),
             )
         )
     return ListSnapshot(

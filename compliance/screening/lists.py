@@ -45,12 +45,15 @@ def canonical_json(data: Any) -> str:
 
 
 def entry_content_sha256(entry: ListEntry) -> str:
-    """sha256 of an entry's canonical content (every field but ``content_sha256``; ``end_date`` only when set,
-    so entries without one keep the hash they had before the field existed, and accepted matches bound to
-    them stay closed)."""
-    payload = entry.model_dump(
-        mode="json", exclude={"content_sha256", "end_date"} if entry.end_date is None else {"content_sha256"}
-    )
+    """sha256 of an entry's canonical content (every field but ``content_sha256``; ``end_date`` and
+    ``identifiers`` only when set, so entries without them keep the hash they had before those fields
+    existed, and accepted matches bound to them stay closed)."""
+    exclude = {"content_sha256"}
+    if entry.end_date is None:
+        exclude.add("end_date")
+    if not entry.identifiers:
+        exclude.add("identifiers")
+    payload = entry.model_dump(mode="json", exclude=exclude)
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 
@@ -250,6 +253,7 @@ _ENTRY_KEYS: Final[dict[str, str]] = {
     "source_url": "source_url",
     "confidence": "confidence",
     "notes": "notes",
+    "identifiers": "identifiers",
 }
 _LINE_KEY: Final = "__line__"
 
@@ -399,7 +403,10 @@ def dump_yaml_list(snapshot: ListSnapshot) -> str:
                 continue
             if value in (None, [], ""):
                 continue
-            out[reverse[fname]] = dt.date.fromisoformat(value) if fname in ("start_date", "end_date") else value
+            if fname == "identifiers":
+                out["identifiers"] = [{k: v for k, v in ident.items() if v is not None} for ident in value]
+            else:
+                out[reverse[fname]] = dt.date.fromisoformat(value) if fname in ("start_date", "end_date") else value
         entries.append(out)
     doc: dict[str, Any] = {"id": snapshot.list_id}
     if snapshot.title:

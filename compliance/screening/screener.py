@@ -14,6 +14,7 @@ from compliance.evidence import ListEntry, MatcherInfo, ScreeningHit, TokenAlign
 from compliance.model import ListRef, Party
 from compliance.periods import ChangeDays
 from compliance.screening.accepted import AcceptedMatch, DecisionBook
+from compliance.screening.identifiers import IdentifierIndex, describe
 from compliance.screening.index import ESSENTIAL_FRACTION, NameIndex
 from compliance.screening.lists import ListSnapshot, parse_yaml_list
 from compliance.screening.normalize import NameForm, analyze
@@ -98,6 +99,7 @@ class Screener:
             owner.extend([s_idx] * len(snap.entries))
         self._entry_snapshot: tuple[int, ...] = tuple(owner)
         self.index = NameIndex(entries)
+        self.identifiers = IdentifierIndex(entries)
         self._refs: tuple[ListRef, ...] = tuple(s.ref() for s in snaps)
         config = matcher_config()
         config.update(
@@ -171,8 +173,10 @@ class Screener:
 
         One hit per list entry (the best of the party's names against the best of the entry's names).
         The score includes the country qualifier (``- COUNTRY_MISMATCH_PENALTY`` when the party's
-        country is not among the entry's known countries). Entries not in force at ``as_of`` are left
-        out. Hits suppressed by an active accepted-match decision are returned with ``suppressed_by``.
+        country is not among the entry's known countries). An entry that lists an identifier the party
+        gives (`compliance.screening.identifiers`) is a hit with score 1.0 and ``basis`` ``identifier``,
+        whatever the names. Entries not in force at ``as_of`` are left out. Hits suppressed by an active
+        accepted-match decision are returned with ``suppressed_by``.
         """
         best: dict[int, tuple[float, NameMatch, dict[str, str]]] = {}
         floor = review_threshold - 1e-9
@@ -184,7 +188,17 @@ class Screener:
                 current = best.get(match_idx)
                 if current is None or adjusted > current[0]:
                     best[match_idx] = (adjusted, match, qualifiers)
-        hits = [self._hit(party, adjusted, match, qualifiers, as_of) for adjusted, match, qualifiers in best.values()]
+        by_identifier: dict[int, list[str]] = {}
+        for found, _given in self.identifiers.matches(party):
+            if self.index.entries[found.entry].in_force(as_of):
+                by_identifier.setdefault(found.entry, []).append(describe(found.identifier))
+        hits = [
+            self._hit(party, adjusted, match, qualifiers, as_of)
+            for e_idx, (adjusted, match, qualifiers) in best.items()
+            if e_idx not in by_identifier
+        ]
+        for e_idx, shared in by_identifier.items():
+            hits.append(self._identifier_hit(party, e_idx, shared, best.get(e_idx), as_of))
         hits.sort(key=lambda h: (-h.score, h.entry.list_id, h.entry.entry_id))
         return hits
 
@@ -303,22 +317,44 @@ class Screener:
     # -- qualifiers and hits -------------------------------------------------------------------
 
     def _qualify(self, party: Party, match: NameMatch) -> tuple[float, dict[str, str]]:
-        entry = match.entry
-        qualifiers: dict[str, str] = {}
+        place = _place_qualifiers(party, match.entry)
         score = match.score
-        countries = list(entry.countries) or ([entry.country] if entry.country else [])
-        if not countries:
-            qualifiers["country"] = "unknown"
-        elif party.country in countries:
-            qualifiers["country"] = "match"
-        else:
-            qualifiers["country"] = "mismatch"
-            qualifiers["country_adjustment"] = f"-{self.country_mismatch_penalty:g}"
-            score = max(0.0, score - self.country_mismatch_penalty)
-        if party.address and entry.addresses:
-            sim = max(fuzz.token_set_ratio(party.address.lower(), a.lower()) for a in entry.addresses) / 100.0
-            qualifiers["address"] = f"{'similar' if sim >= ADDRESS_SIMILAR else 'different'} ({sim:.2f})"
-        return round(score, 4), qualifiers
+        if place["country"] != "mismatch":
+            return round(score, 4), place
+        qualifiers = {"country": "mismatch", "country_adjustment": f"-{self.country_mismatch_penalty:g}"}
+        qualifiers.update(place)
+        return round(max(0.0, score - self.country_mismatch_penalty), 4), qualifiers
+
+    def _identifier_hit(
+        self,
+        party: Party,
+        e_idx: int,
+        shared: list[str],
+        by_name: tuple[float, NameMatch, dict[str, str]] | None,
+        as_of: dt.date,
+    ) -> ScreeningHit:
+        """The hit for an entry that lists an identifier the party gave (``shared`` describes each one)."""
+        entry = self.index.entries[e_idx]
+        qualifiers = _place_qualifiers(party, entry)
+        qualifiers["identifier"] = "; ".join(shared)
+        qualifiers["name_score"] = f"{by_name[0]:.4f}" if by_name is not None else "below the review threshold"
+        match = by_name[1] if by_name is not None else None
+        decision = self.decisions.suppressing(party, entry, as_of) if len(self.decisions) else None
+        return ScreeningHit(
+            party_id=party.id,
+            entry=entry,
+            score=1.0,
+            query_name=match.query_name if match else party.name,
+            matched_name=match.matched_name if match else entry.name,
+            alignment=[TokenAlignment(query_token=a, entry_token=b, score=s) for a, b, s in match.alignment]
+            if match
+            else [],
+            qualifiers=qualifiers,
+            matcher=self.matcher,
+            snapshot=self._refs[self._entry_snapshot[e_idx]],
+            suppressed_by=decision.id if decision else None,
+            basis="identifier",
+        )
 
     def _hit(
         self, party: Party, score: float, match: NameMatch, qualifiers: dict[str, str], as_of: dt.date
@@ -336,6 +372,23 @@ class Screener:
             snapshot=self._refs[match.snapshot],
             suppressed_by=decision.id if decision else None,
         )
+
+
+def _place_qualifiers(party: Party, entry: ListEntry) -> dict[str, str]:
+    """Whether the party's country is among the entry's (``match``, ``mismatch``, ``unknown``) and, when both
+    give an address, how alike they are."""
+    qualifiers: dict[str, str] = {}
+    countries = list(entry.countries) or ([entry.country] if entry.country else [])
+    if not countries:
+        qualifiers["country"] = "unknown"
+    elif party.country in countries:
+        qualifiers["country"] = "match"
+    else:
+        qualifiers["country"] = "mismatch"
+    if party.address and entry.addresses:
+        sim = max(fuzz.token_set_ratio(party.address.lower(), a.lower()) for a in entry.addresses) / 100.0
+        qualifiers["address"] = f"{'similar' if sim >= ADDRESS_SIMILAR else 'different'} ({sim:.2f})"
+    return qualifiers
 
 
 _Best = tuple[float, int, list[Pair]]

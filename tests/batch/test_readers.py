@@ -86,6 +86,31 @@ def test_country_names_and_side_file_parties(export: tuple[Path, ColumnMapping])
     assert by_id["sub"].owners[0].share == 0.6
 
 
+def test_identifier_columns_fill_the_partys_identifiers(tmp_path: Path) -> None:
+    """``{role}_lei`` / ``{role}_uscc`` columns, and ``lei`` / ``uscc`` in the parties side file, become the party's
+    identifiers, which screening compares with those the lists publish."""
+    (tmp_path / "export.csv").write_text(
+        "transaction_id,date,destination,item_model,item_quantity,purchaser_name,purchaser_country,purchaser_uscc\n"
+        "T1,2026-11-23,CN,L40S,1,Beijing Blue Sky Trading,CN,91110000MA005UCQ5P\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "mapping.yaml").write_text(
+        "defaults: {export_from: US, kind: sale}\nside_files: {parties: parties.csv}\n", encoding="utf-8"
+    )
+    (tmp_path / "parties.csv").write_text(
+        "transaction_id,party_id,name,roles,country,lei,uscc\n"
+        "T1,fw,Harbour Freight,forwarder,SG,9845001B2AD43E6A5D21,\n",
+        encoding="utf-8",
+    )
+    mapping = ColumnMapping.load(tmp_path / "mapping.yaml")
+    txn = parse(read_inputs([tmp_path / "export.csv"], mapping).records[0], mapping).transaction
+    assert txn is not None
+    assert {p.id: p.identifiers for p in txn.parties} == {
+        "purchaser": {"uscc": "91110000MA005UCQ5P"},
+        "fw": {"lei": "9845001B2AD43E6A5D21"},
+    }
+
+
 def test_errors_name_the_row_the_export_column_and_the_problem(export: tuple[Path, ColumnMapping]) -> None:
     path, mapping = export
     records = [parse(r, mapping) for r in read_inputs([path], mapping).records]

@@ -1,0 +1,205 @@
+"""Identifier screening: a party that gives an identifier a list publishes for an entry is that entry's hit.
+
+Names vary; a Unified Social Credit Code, an LEI or a tax number does not. The CSL's ``ids`` column and OFAC's
+remarks carry them; a party's ``identifiers`` are compared after normalisation, with the issuing country
+checked for national schemes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import pytest
+from screening_helpers import AS_OF, party, shared
+
+from compliance import Engine
+from compliance.evidence import ListIdentifier
+from compliance.model import Transaction
+from compliance.screening import Screener, dump_yaml_list, import_csl, parse_yaml_list
+from compliance.screening.accepted import create_decision, party_screened_sha256
+from compliance.screening.identifiers import normalize_value, parse_csl_ids, parse_ofac_remarks
+from compliance.screening.importers import country_code, import_ofac
+from compliance.screening.lists import canonical_json
+
+AECC_USCC = "91110000MA005UCQ5P"
+"""AERO ENGINE CORPORATION OF CHINA's USCC in the 2022 CSL (Non-SDN Chinese Military-Industrial Complex list)."""
+BELVEB_LEI = "25340038P8SYW80B9W34"
+"""BANK BELVEB OJSC's Legal Entity Number in the 2022 CSL (SDN, SSI and CAPTA rows)."""
+
+LISTED = """
+id: entity_list
+title: An entry that publishes an identifier
+snapshot_date: 2026-01-01
+sources: [test]
+entries:
+- id: el-test-lei
+  name: Example Compute Leasing Co., Ltd.
+  country: CN
+  federal_register: [90 FR 1]
+  start_date: 2025-01-01
+  review_policy: presumption_of_denial
+  identifiers:
+  - {scheme: lei, value: 9845001B2AD43E6A5D21, label: Legal Entity Number}
+  - {scheme: tax_id, value: 91440300MA5G, country: CN, label: Tax ID No.}
+"""
+
+
+@pytest.fixture(scope="module")
+def csl() -> Screener:
+    return Screener([import_csl(shared("csl/consolidated.csv.gz"), lists=None)])
+
+
+# -- reading identifiers ------------------------------------------------------------------------------
+
+
+def test_csl_ids_cells_are_read_as_typed_identifiers_and_the_rest_is_skipped() -> None:
+    cell = (
+        "RU, 7736640919, Tax ID No.; Ukraine-/Russia-Related Sanctions Regulations, 31 CFR 589.201 and/or "
+        "589.209, Secondary sanctions risk:; MM, 2017-01-16, 110364903, Registration Number; Male; "
+        "CN, 91110000MA005UCQ5P, Unified Social Credit Code (USCC); RU, 7736640919, Tax ID No."
+    )
+    assert parse_csl_ids(cell) == [
+        ListIdentifier(scheme="tax_id", value="7736640919", country="RU", label="Tax ID No."),
+        ListIdentifier(scheme="registration", value="110364903", country="MM", label="Registration Number"),
+        ListIdentifier(scheme="uscc", value=AECC_USCC, country="CN", label="Unified Social Credit Code (USCC)"),
+    ]
+    assert parse_csl_ids("") == parse_csl_ids(None) == parse_csl_ids("Male; Subject to Secondary Sanctions") == []
+
+
+def test_ofac_remarks_are_read_with_the_issuing_country_from_its_name() -> None:
+    remarks = (
+        "SWIFT/BIC VTBRRUMM; Website www.vtb.com; BIK (RU) 044030707; Registration ID 1027739609391 (Russia); "
+        "alt. Tax ID No. 7702070139 (Russia); Legal Entity Number 253400V1H6ART1UQ0N98; a.k.a. 'VTB'."
+    )
+    assert [(i.scheme, i.value, i.country) for i in parse_ofac_remarks(remarks, country_code)] == [
+        ("swift_bic", "VTBRRUMM", None),
+        ("registration", "1027739609391", "RU"),
+        ("tax_id", "7702070139", "RU"),
+        ("lei", "253400V1H6ART1UQ0N98", None),
+    ]
+
+
+def test_the_real_lists_carry_identifiers() -> None:
+    snap = import_csl(shared("csl/consolidated.csv.gz"), lists=None)
+    aecc = next(e for e in snap.entries if e.name == "AERO ENGINE CORPORATION OF CHINA")
+    assert (aecc.list_id, [(i.scheme, i.value, i.country) for i in aecc.identifiers]) == (
+        "cmic",
+        [("uscc", AECC_USCC, "CN")],
+    )
+    assert sum(bool(e.identifiers) for e in snap.entries) > 3000
+    ofac = import_ofac(shared("ofac/sdn.csv"))
+    raybeam = next(e for e in ofac.entries if e.name == "RAYBEAM OPTRONICS CO. LTD.")
+    assert ("uscc", "9113100033607322XK", "CN") in [(i.scheme, i.value, i.country) for i in raybeam.identifiers]
+
+
+def test_values_compare_without_case_spaces_or_punctuation() -> None:
+    assert normalize_value(" 9111 0000-ma00.5ucq 5p ") == AECC_USCC
+
+
+# -- screening --------------------------------------------------------------------------------------
+
+
+def test_a_party_giving_a_listed_uscc_is_a_hit_whatever_its_name(csl: Screener) -> None:
+    probe = party("Beijing Blue Sky Trading Co., Ltd.", country="CN", identifiers={"uscc": "9111 0000 ma00 5ucq 5p"})
+    (hit,) = csl.screen(probe, as_of=AS_OF)
+    assert (hit.entry.list_id, hit.entry.name, hit.score, hit.basis) == (
+        "cmic",
+        "AERO ENGINE CORPORATION OF CHINA",
+        1.0,
+        "identifier",
+    )
+    assert hit.qualifiers["identifier"] == f"uscc {AECC_USCC} (Unified Social Credit Code (USCC), CN)"
+    assert hit.qualifiers["name_score"] == "below the review threshold"
+    assert csl.screen(party("Beijing Blue Sky Trading Co., Ltd.", country="CN"), as_of=AS_OF) == []
+    other = party("Beijing Blue Sky Trading Co., Ltd.", country="CN", identifiers={"uscc": "91110000MA005UCQ5Q"})
+    assert csl.screen(other, as_of=AS_OF) == []
+
+
+def test_an_identifier_turns_a_name_in_the_review_band_into_a_full_hit_and_keeps_the_name_evidence(
+    csl: Screener,
+) -> None:
+    by_name = {h.entry.list_id: h for h in csl.screen(party("Belveb Bank", country="BY"), as_of=AS_OF)}
+    with_lei = {
+        h.entry.list_id: h
+        for h in csl.screen(party("Belveb Bank", country="BY", identifiers={"LEI": BELVEB_LEI}), as_of=AS_OF)
+    }
+    assert set(with_lei) >= {"sdn", "ssi", "cap"}
+    for list_id in ("sdn", "ssi", "cap"):
+        hit = with_lei[list_id]
+        assert (hit.entry.name, hit.score, hit.basis) == ("BANK BELVEB OJSC", 1.0, "identifier")
+        assert hit.qualifiers["name_score"] == f"{by_name[list_id].score:.4f}"
+        assert hit.alignment == by_name[list_id].alignment  # the name's own evidence stays
+
+
+def test_a_national_number_matches_only_for_a_party_of_the_issuing_country(csl: Screener) -> None:
+    tax = {"tax_id": "7736640919"}  # a Russian Tax ID No. in the CSL
+    assert csl.screen(party("Rheinauen Logistik GmbH", country="DE", identifiers=tax), as_of=AS_OF) == []
+    hits = csl.screen(party("Rheinauen Logistik GmbH", country="RU", identifiers=tax), as_of=AS_OF)
+    assert [(h.entry.name, h.basis) for h in hits] == [("'WOLF' HOLDING OF SECURITY STRUCTURES", "identifier")]
+
+
+def test_an_identifier_hit_honours_the_entrys_dates_and_accepted_matches() -> None:
+    screener = Screener([parse_yaml_list(LISTED, "listed.yaml")])
+    probe = party("Harbour Lights Computing", country="SG", identifiers={"lei": "9845001b2ad43e6a5d21"})
+    assert screener.screen(probe, as_of=dt.date(2024, 12, 31)) == []
+    (hit,) = screener.screen(probe, as_of=AS_OF)
+    assert (hit.basis, hit.suppressed_by) == ("identifier", None)
+    decision = create_decision(
+        probe, hit.entry, decision_id="GG-LEI-1", reason="LEI reused in error", reviewer="t", date=AS_OF, expiry=AS_OF
+    )
+    (suppressed,) = screener.with_decisions([decision]).screen(probe, as_of=AS_OF)
+    assert suppressed.suppressed_by == "GG-LEI-1"
+    changed = party("Harbour Lights Computing", country="SG", identifiers={"lei": "9845001B2AD43E6A5D21", "vat": "1"})
+    assert screener.with_decisions([decision]).screen(changed, as_of=AS_OF)[0].suppressed_by is None
+
+
+def test_identifiers_join_the_hashes_only_when_given() -> None:
+    plain = party("Harbour Lights Computing", country="SG")
+    before = canonical_json({"name": plain.name, "aliases": [], "country": "SG", "address": None})
+    assert party_screened_sha256(plain) == hashlib.sha256(before.encode()).hexdigest()
+    assert party_screened_sha256(party("Harbour Lights Computing", country="SG", identifiers={"lei": "X1"})) != (
+        party_screened_sha256(plain)
+    )
+    snap = parse_yaml_list(LISTED, "listed.yaml")
+    (entry,) = snap.entries
+    bare = parse_yaml_list(LISTED.split("  identifiers:", maxsplit=1)[0], "bare.yaml").entries[0]
+    assert entry.content_sha256 != bare.content_sha256
+    again = parse_yaml_list(dump_yaml_list(snap), "again.yaml").entries[0]
+    assert (again.identifiers, again.content_sha256) == (entry.identifiers, entry.content_sha256)
+
+
+def test_the_engine_decides_an_identifier_hit_and_says_what_it_rests_on() -> None:
+    engine = Engine.load("us-ear", screener=Screener([parse_yaml_list(LISTED, "listed.yaml")]))
+    txn = Transaction.model_validate(
+        {
+            "id": "T-LEI",
+            "date": "2026-11-23",
+            "kind": "sale",
+            "export_from": "US",
+            "destination": "SG",
+            "parties": [
+                {
+                    "id": "p1",
+                    "name": "Harbour Lights Computing Pte Ltd",
+                    "roles": ["purchaser"],
+                    "country": "SG",
+                    "identifiers": {"lei": "9845001B2AD43E6A5D21"},
+                }
+            ],
+            "items": [{"id": "i1", "model": "L40S", "quantity": 8}],
+        }
+    )
+    det = engine.evaluate(txn)
+    el = [f for f in det.findings if f.rule_id == "EL-PARTY"]
+    assert len(el) == 1, [f.rule_id for f in det.findings]
+    assert det.outcome.value == "license_required"
+    assert "15 CFR 744.11" in " ".join(el[0].citations)
+    hit = next(b for b in el[0].facts if b.type == "hit")
+    details = " ".join(p.detail for p in hit.provenance)
+    assert "gives identifier lei 9845001B2AD43E6A5D21 (Legal Entity Number)" in details
+    assert "el-test-lei" in details
+    without = engine.evaluate(
+        txn.model_copy(update={"parties": [txn.parties[0].model_copy(update={"identifiers": {}})]})
+    )
+    assert [f.rule_id for f in without.findings if f.rule_id.startswith("EL-")] == []
