@@ -224,6 +224,7 @@ def summarize(snapshot: ListSnapshot) -> dict[str, Any]:
         "source_sha256": snapshot.source_sha256,
         "entries": len(snapshot.entries),
         "names": sum(1 + len(e.aliases) for e in snapshot.entries),
+        "with_identifiers": sum(bool(e.identifiers) for e in snapshot.entries),
         "unconfirmed": unconfirmed,
         "by_list": dict(sorted(by_list.items(), key=lambda kv: (-kv[1], kv[0]))),
         "by_country": dict(sorted(by_country.items(), key=lambda kv: (-kv[1], kv[0]))),
