@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from compliance.errors import ComplianceError
 from compliance.evidence import Classification
-from compliance.model import Item, ItemSpecs, Provenance
+from compliance.model import Item, ItemSpecs, Provenance, replaced
 
 __all__ = [
     "BIT_LENGTHS",
@@ -452,6 +452,7 @@ class ChipClassifier:
     def __init__(self, catalogue: Catalogue | None = None, *, cache_size: int = 65_536) -> None:
         self.catalogue = catalogue if catalogue is not None else Catalogue.default()
         self._cache: dict[tuple[Any, ...], Classification] = {}
+        self._copies: dict[tuple[Any, ...], Classification] = {}
         self._cache_size = cache_size
         self._reference = f"chips.yaml {self.catalogue.version}"
 
@@ -468,9 +469,17 @@ class ChipClassifier:
             if len(self._cache) >= self._cache_size:
                 self._cache.clear()
             self._cache[key] = hit
-        if hit.item_id != item.id:
-            return hit.model_copy(update={"item_id": item.id})
-        return hit
+        if hit.item_id == item.id:
+            return hit
+        # The same item under another id (line ids repeat across orders: i1, i2...): its copy is kept too.
+        copies = self._copies
+        copy = copies.get((item.id, key))
+        if copy is None:
+            copy = replaced(hit, {"item_id": item.id})
+            if len(copies) >= self._cache_size:
+                copies.clear()
+            copies[(item.id, key)] = copy
+        return copy
 
     # -- the steps ------------------------------------------------------------------------------
 

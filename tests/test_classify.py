@@ -669,3 +669,16 @@ def test_catalogue_tpp_agrees_with_epoch() -> None:
             disagreements[chip.id] = (ours, epoch_tpp)
     assert compared >= 25
     assert set(disagreements) == KNOWN_EPOCH_DISAGREEMENTS, disagreements
+
+
+def test_the_same_item_under_another_id_is_classified_the_same_with_its_own_id() -> None:
+    """The cache is keyed by what a classification reads (not the item id); another id gets a copy of it, kept
+    too, equal to what a fresh classifier gives for that id."""
+    shared = ChipClassifier()
+    first = shared.classify(Item(id="i1", model="H200 SXM", quantity=8))
+    again = shared.classify(Item(id="i2", model="H200 SXM", quantity=8))
+    fresh = ChipClassifier().classify(Item(id="i2", model="H200 SXM", quantity=8))
+    assert (first.item_id, again.item_id) == ("i1", "i2")
+    assert again.model_dump() == fresh.model_dump()
+    assert shared.classify(Item(id="i2", model="H200 SXM", quantity=8)) is again  # the copy is kept
+    assert shared.classify(Item(id="i1", model="H200 SXM", quantity=8)) is first

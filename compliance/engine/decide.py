@@ -10,16 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-from pydantic import BaseModel
 
 from compliance.conditions import Condition, _show, eval_test, referenced_fields
 from compliance.engine.backends import Activation
 from compliance.engine.enrich import to_provenance
 from compliance.facts import SHARED, Fact, ProvNote
 from compliance.memo import BoundedCache
-from compliance.model import BoundFact, Finding, Provenance, ReviewPolicy
+from compliance.model import BoundFact, Finding, Provenance, ReviewPolicy, replaced
 from compliance.rulesets.loader import Rule, Ruleset
 from compliance.rulesets.schema import Period, PolicyFromFact
 
@@ -252,25 +249,8 @@ def _retarget(finding: Finding, alias: str, fact_id: str) -> Finding:
         fields = bound.fields
         if "id" in fields:
             fields = {**fields, "id": fact_id}
-        facts.append(_replaced(bound, {"id": fact_id, "fields": fields}))
-    return _replaced(finding, {"facts": facts})
-
-
-_M = TypeVar("_M", bound=BaseModel)
-
-
-def _replaced(model: _M, changes: dict[str, Any]) -> _M:
-    """``model.model_copy(update=changes)`` (a shallow copy, values not validated, the changed fields counted as
-    set), written out: pydantic's goes through `copy.copy` and costs three times as much, once per finding."""
-    cls = type(model)
-    new = cls.__new__(cls)
-    values = model.__dict__.copy()
-    values.update(changes)
-    object.__setattr__(new, "__dict__", values)
-    object.__setattr__(new, "__pydantic_fields_set__", model.__pydantic_fields_set__ | changes.keys())
-    object.__setattr__(new, "__pydantic_extra__", model.__pydantic_extra__)
-    object.__setattr__(new, "__pydantic_private__", model.__pydantic_private__)
-    return new
+        facts.append(replaced(bound, {"id": fact_id, "fields": fields}))
+    return replaced(finding, {"facts": facts})
 
 
 def _make_finding(

@@ -88,10 +88,12 @@ class Enricher:
     screenings: BoundedCache[tuple[ScreeningHit, ...]] = field(init=False, repr=False, compare=False)
     party_facts: BoundedCache[Fact] = field(init=False, repr=False, compare=False)
     item_facts: BoundedCache[Fact] = field(init=False, repr=False, compare=False)
+    list_ages: BoundedCache[tuple[int | None, ProvNote | None]] = field(init=False, repr=False, compare=False)
+    """Per as-of day, the oldest list snapshot's age and its note (the lists are this enricher's screener's)."""
     cumulative: bool = field(init=False, repr=False, compare=False)
+    """Whether item facts carry the cumulative (ledger) fields: only when a rule reads them."""
     screening_period: Callable[[dt.date], Hashable] = field(init=False, repr=False, compare=False)
     """The screener's ``as_of_period`` when it has one (the cache then keys on the period), else the day."""
-    """Whether item facts carry the cumulative (ledger) fields: only when a rule reads them."""
 
     def __post_init__(self) -> None:
         # Counterparties recur across transactions. Screening is a pure function of the screened fields, the
@@ -103,6 +105,7 @@ class Enricher:
         # reuse its encoding and its bound form (Fact.memo).
         object.__setattr__(self, "party_facts", BoundedCache[Fact](self.fact_cache_size))
         object.__setattr__(self, "item_facts", BoundedCache[Fact](self.fact_cache_size))
+        object.__setattr__(self, "list_ages", BoundedCache[tuple[int | None, ProvNote | None]](4096))
         object.__setattr__(self, "cumulative", uses_ledger(self.ruleset))
         period_of = getattr(self.screener, "as_of_period", None)
         object.__setattr__(self, "screening_period", period_of if callable(period_of) else _same_day)
@@ -283,17 +286,9 @@ class Enricher:
                 prov["value_usd"] = [
                     ("input", f"value given in {txn.value.currency}; not converted", None, "unconfirmed")
                 ]
-        ages = [(as_of - ref.snapshot_date).days for ref in ev.lists if ref.snapshot_date is not None]
-        if ages:
-            oldest = max(ev.lists, key=lambda r: (as_of - r.snapshot_date).days if r.snapshot_date else -1)
-            prov["list_age_days"] = [
-                (
-                    "screening",
-                    f"{oldest.id} snapshot of {oldest.snapshot_date} is {max(ages)} days old on {as_of}",
-                    oldest.sha256,
-                    "confirmed",
-                )
-            ]
+        list_age, age_note = self.list_ages.get_or_make(as_of, lambda: _list_age(ev.lists, as_of))
+        if age_note is not None:
+            prov["list_age_days"] = [age_note]
         advanced = any(c.advanced for c in ev.classifications.values()) or any(
             i.eccn in ADVANCED_ECCNS for i in txn.items
         )
@@ -313,7 +308,7 @@ class Enricher:
                 "end_use_statement": txn.flags.end_use_statement,
                 "datacenter_power_confirmed": txn.flags.datacenter_power_confirmed,
                 "has_advanced_items": advanced,
-                "list_age_days": max(ages) if ages else None,
+                "list_age_days": list_age,
                 "party_count": len(txn.parties),
             }
         )
@@ -632,6 +627,22 @@ def _shared(fact: Fact) -> Fact:
 
 def _receiving(party: Party) -> bool:
     return any(r in RECEIVING_ROLES for r in party.roles)
+
+
+def _list_age(lists: Sequence[ListRef], as_of: dt.date) -> tuple[int | None, ProvNote | None]:
+    """How many days old the oldest dated snapshot is on ``as_of``, and the provenance note that says so."""
+    dated = [ref for ref in lists if ref.snapshot_date is not None]
+    if not dated:
+        return None, None
+    oldest = max(dated, key=lambda r: (as_of - r.snapshot_date).days if r.snapshot_date else -1)
+    age = max((as_of - r.snapshot_date).days for r in dated if r.snapshot_date is not None)
+    note: ProvNote = (
+        "screening",
+        f"{oldest.id} snapshot of {oldest.snapshot_date} is {age} days old on {as_of}",
+        oldest.sha256,
+        "confirmed",
+    )
+    return age, note
 
 
 def _consignee(txn: Transaction) -> str | None:
