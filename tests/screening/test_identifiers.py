@@ -18,6 +18,7 @@ from compliance.evidence import ListIdentifier
 from compliance.model import Transaction
 from compliance.screening import Screener, dump_yaml_list, import_csl, parse_yaml_list
 from compliance.screening.accepted import create_decision, party_screened_sha256
+from compliance.screening.delta import diff_snapshots, rescreen
 from compliance.screening.identifiers import normalize_value, parse_csl_ids, parse_ofac_remarks
 from compliance.screening.importers import country_code, import_ofac
 from compliance.screening.lists import canonical_json
@@ -203,3 +204,19 @@ def test_the_engine_decides_an_identifier_hit_and_says_what_it_rests_on() -> Non
         txn.model_copy(update={"parties": [txn.parties[0].model_copy(update={"identifiers": {}})]})
     )
     assert [f.rule_id for f in without.findings if f.rule_id.startswith("EL-")] == []
+
+
+def test_delta_rescreening_finds_the_party_whose_identifier_an_entry_gains() -> None:
+    """An entry that gains an identifier has changed (its content hash covers identifiers): re-screening the delta
+    reports the stored party that gives it, though its name resembles the entry's in nothing."""
+    new = parse_yaml_list(LISTED, "new.yaml")
+    old = parse_yaml_list(LISTED.split("  identifiers:", maxsplit=1)[0], "old.yaml")
+    diff = diff_snapshots(old, new)
+    assert [(o.entry_id, n.entry_id) for o, n in diff.changed] == [("el-test-lei", "el-test-lei")]
+    stored = party("Harbour Lights Computing", pid="p9", country="SG", identifiers={"lei": "9845001B2AD43E6A5D21"})
+    other = party("Harbour Lights Computing", pid="p8", country="SG")
+    (result,) = rescreen([("T-1", stored), ("T-2", other)], diff, as_of=AS_OF)
+    assert (result.party_id, result.transaction_id) == ("p9", "T-1")
+    assert [(c.entry, c.before, c.after, c.band_after) for c in result.changes] == [
+        ("entity_list/el-test-lei", None, 1.0, "match")
+    ]
