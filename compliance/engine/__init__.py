@@ -50,6 +50,10 @@ def input_sha256(txn: Transaction) -> str:
 _TRANSACTION_JSON = Transaction.__pydantic_serializer__.to_json
 
 
+KEPT_BACKENDS = 8
+"""Compiled rulesets an engine keeps for reuse by `Engine.reload` (the oldest is let go past this)."""
+
+
 def new_decision_id() -> str:
     """A random (version 4, RFC 4122 variant) UUID as ``str(uuid.uuid4())`` writes it, without building a UUID
     object: a third of the time, which counts at one per evaluation."""
@@ -116,6 +120,11 @@ class Engine:
         self._ownership = ownership
         self._swap_lock = threading.Lock()
         self._on_decision = on_decision
+        # Compiled backends by ruleset content hash: a reload of unchanged content, or back to a version loaded
+        # before, reuses the C rulesets instead of compiling new ones (the adapter never deletes a C ruleset,
+        # see docs/engine.md, so each compilation would keep a few MB until the process ends).
+        self._backends: dict[str, Backend] = {}
+        self._backends_lock = threading.Lock()
         self._loaded = self._build(ruleset)
 
     # -- construction ----------------------------------------------------------------------------
@@ -148,11 +157,7 @@ class Engine:
         )
 
     def _build(self, ruleset: Ruleset) -> _Loaded:
-        backend: Backend
-        if self._backend_name == "durable":
-            backend = DurableBackend(ruleset.rules, f"{ruleset.id}-{ruleset.sha256[:12]}")
-        else:
-            backend = ReferenceBackend(ruleset.rules)
+        backend = self._backend_for(ruleset)
         enricher = Enricher(ruleset, CountryGroups(ruleset.groups), self._classifier, self._screener, self._ownership)
         ref = RulesetRef(
             id=ruleset.id,
@@ -162,8 +167,27 @@ class Engine:
         )
         return _Loaded(ruleset, backend, enricher, ref)
 
+    def _backend_for(self, ruleset: Ruleset) -> Backend:
+        """The compiled backend for the ruleset's content: one this engine built before, or a new one."""
+        with self._backends_lock:
+            found = self._backends.get(ruleset.sha256)
+            if found is not None:
+                return found
+            backend: Backend
+            if self._backend_name == "durable":
+                backend = DurableBackend(ruleset.rules, f"{ruleset.id}-{ruleset.sha256[:12]}")
+            else:
+                backend = ReferenceBackend(ruleset.rules)
+            if len(self._backends) >= KEPT_BACKENDS:
+                del self._backends[next(iter(self._backends))]
+            self._backends[ruleset.sha256] = backend
+            return backend
+
     def reload(self, ruleset: Ruleset | str | Path | None = None, overlays: Sequence[str | Path] = ()) -> None:
-        """Swap in a new ruleset atomically; evaluations in flight finish on the old one."""
+        """Swap in a new ruleset atomically; evaluations in flight finish on the old one.
+
+        A ruleset whose content this engine compiled before (the same sha256: a reload of unchanged files, or
+        back to an earlier version) reuses that compilation; the enrichment caches start afresh."""
         if ruleset is None:
             current = self._loaded.ruleset
             ruleset = load_ruleset(current.files[0], [o.path for o in current.overlays])

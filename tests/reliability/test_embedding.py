@@ -170,3 +170,29 @@ def test_reload_swaps_rulesets_atomically_while_evaluations_run(tmp_path: Path) 
     assert problems == []
     assert seen == {v1.sha256, v2.sha256}
     assert engine.ruleset.sha256 == v2.sha256
+
+
+def test_reload_reuses_the_compilation_of_content_it_has_compiled_before(tmp_path: Path) -> None:
+    """durable_rules' C rulesets are never deleted (docs/engine.md), so a service that reloads unchanged files
+    on a timer must not compile them again: the engine keeps its compilations by ruleset content hash."""
+    v1_file = rs.copy_ruleset(tmp_path / "v1")
+    v1 = load_ruleset(v1_file)
+    v2 = load_ruleset("us-ear", ["iaas-kyc-2024"])
+    engine = rs.engine(v1)
+    first = engine._loaded.backend
+    handles = list(getattr(first, "handles", []))
+    txns = POOL[:40]
+    expected = _sequential(engine, txns)
+    for _ in range(5):
+        engine.reload()  # the same files, read again: a new Ruleset object, the same content
+        assert engine._loaded.backend is first
+        assert getattr(engine._loaded.backend, "handles", []) == handles
+    assert _sequential(engine, txns) == expected
+    engine.reload(v2)
+    second = engine._loaded.backend
+    assert second is not first
+    engine.reload(v1_file)  # back to the first version: its compilation again
+    assert engine._loaded.backend is first
+    assert _sequential(engine, txns) == expected
+    engine.reload(v2)
+    assert engine._loaded.backend is second
