@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     result["target_met"] = {
         "tx_per_s_2_workers": two["tx_per_s_end_to_end"] >= TARGET_TPS,  # type: ignore[operator]
-        "scaling": result["scaling_end_to_end"] >= TARGET_SCALING,  # type: ignore[operator]
+        "scaling": result["scaling_end_to_end"] >= TARGET_SCALING,
     }
     text = json.dumps(result, indent=2)
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -231,7 +231,7 @@ def listed_transaction(
 def fixture_transaction(
     n: int, rng: random.Random, start: dt.date, days: int, pool: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    txn = json.loads(json.dumps(rng.choice(pool)))
+    txn: dict[str, Any] = json.loads(json.dumps(rng.choice(pool)))
     txn["id"] = f"PO-{n:08d}"
     if rng.random() < 0.5:
         txn["date"] = random_date(rng, start, days).isoformat()
