@@ -631,11 +631,10 @@ def _receiving(party: Party) -> bool:
 
 def _list_age(lists: Sequence[ListRef], as_of: dt.date) -> tuple[int | None, ProvNote | None]:
     """How many days old the oldest dated snapshot is on ``as_of``, and the provenance note that says so."""
-    dated = [ref for ref in lists if ref.snapshot_date is not None]
+    dated = [(ref, (as_of - ref.snapshot_date).days) for ref in lists if ref.snapshot_date is not None]
     if not dated:
         return None, None
-    oldest = max(dated, key=lambda r: (as_of - r.snapshot_date).days if r.snapshot_date else -1)
-    age = max((as_of - r.snapshot_date).days for r in dated if r.snapshot_date is not None)
+    oldest, age = max(dated, key=lambda pair: pair[1])
     note: ProvNote = (
         "screening",
         f"{oldest.id} snapshot of {oldest.snapshot_date} is {age} days old on {as_of}",

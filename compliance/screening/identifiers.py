@@ -143,13 +143,13 @@ def parse_ofac_remarks(text: str | None, country_of: Callable[[str], str | None]
     return out
 
 
-def party_identifiers(party: Party) -> list[tuple[str, str, str]]:
-    """(scheme, value as given, normalised value) for each identifier the party gives, sorted."""
+def party_identifiers(party: Party) -> list[tuple[str, str]]:
+    """(scheme, normalised value) for each identifier the party gives, sorted."""
     out = []
     for key, value in party.identifiers.items():
         normal = normalize_value(value)
         if normal:
-            out.append((PARTY_SCHEMES.get(key.lower(), key.lower()), value, normal))
+            out.append((PARTY_SCHEMES.get(key.lower(), key.lower()), normal))
     return sorted(out)
 
 
@@ -181,13 +181,13 @@ class IdentifierIndex:
     def __len__(self) -> int:
         return len(self._by_key)
 
-    def matches(self, party: Party) -> Iterable[tuple[IdentifierMatch, str]]:
-        """Entries that list an identifier the party gives (with the value as the party gave it), where the
-        countries agree for a national scheme (see the module docstring)."""
+    def matches(self, party: Party) -> Iterable[IdentifierMatch]:
+        """Entries that list an identifier the party gives, where the countries agree for a national scheme
+        (see the module docstring)."""
         if not party.identifiers or not self._by_key:
             return
-        for scheme, given, normal in party_identifiers(party):
+        for scheme, normal in party_identifiers(party):
             for found in self._by_key.get((scheme, normal), ()):
                 issuer = found.identifier.country
                 if scheme in ISSUER_WIDE or issuer is None or issuer == party.country:
-                    yield found, given
+                    yield found

@@ -189,7 +189,7 @@ class Screener:
                 if current is None or adjusted > current[0]:
                     best[match_idx] = (adjusted, match, qualifiers)
         by_identifier: dict[int, list[str]] = {}
-        for found, _given in self.identifiers.matches(party):
+        for found in self.identifiers.matches(party):
             if self.index.entries[found.entry].in_force(as_of):
                 by_identifier.setdefault(found.entry, []).append(describe(found.identifier))
         hits = [
