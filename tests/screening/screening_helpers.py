@@ -25,3 +25,21 @@ def party(name: str, *, pid: str = "p1", country: str = "US", aliases: list[str]
     return Party.model_validate(
         {"id": pid, "name": name, "aliases": aliases or [], "roles": ["purchaser"], "country": country, **kw}
     )
+
+
+def example_listing(title: str, entry_id: str, extra: str = "") -> str:
+    """Our YAML list format holding one Entity List entry (an invented company listed from 2025-01-01, its
+    line 7), with ``extra`` lines appended to the entry."""
+    return f"""
+id: entity_list
+title: {title}
+snapshot_date: 2026-01-01
+sources: [test]
+entries:
+- id: {entry_id}
+  name: Example Compute Leasing Co., Ltd.
+  country: CN
+  federal_register: [90 FR 1]
+  start_date: 2025-01-01
+  review_policy: presumption_of_denial
+{extra}"""

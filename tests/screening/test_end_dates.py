@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from screening_helpers import party, shared
+from screening_helpers import example_listing, party, shared
 
 from compliance import Engine
 from compliance.model import Transaction
@@ -19,20 +19,7 @@ from compliance.screening.screener import load_default_snapshot
 LAST_DAY = dt.date(2023, 10, 3)
 """ABDULAMIR MAHDI's denial order (68 F.R. 57406) ends on 2023-10-03 in the 2022 CSL."""
 
-LISTED_UNTIL = """
-id: entity_list
-title: An entry with an end date
-snapshot_date: 2026-01-01
-sources: [test]
-entries:
-- id: el-test-until
-  name: Example Compute Leasing Co., Ltd.
-  country: CN
-  federal_register: [90 FR 1]
-  start_date: 2025-01-01
-  end_date: 2025-06-30
-  review_policy: presumption_of_denial
-"""
+LISTED_UNTIL = example_listing("An entry with an end date", "el-test-until", "  end_date: 2025-06-30\n")
 
 
 def _dpl() -> Screener:

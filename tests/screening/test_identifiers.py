@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 
 import pytest
-from screening_helpers import AS_OF, party, shared
+from screening_helpers import AS_OF, example_listing, party, shared
 
 from compliance import Engine
 from compliance.evidence import ListIdentifier
@@ -28,22 +28,12 @@ AECC_USCC = "91110000MA005UCQ5P"
 BELVEB_LEI = "25340038P8SYW80B9W34"
 """BANK BELVEB OJSC's Legal Entity Number in the 2022 CSL (SDN, SSI and CAPTA rows)."""
 
-LISTED = """
-id: entity_list
-title: An entry that publishes an identifier
-snapshot_date: 2026-01-01
-sources: [test]
-entries:
-- id: el-test-lei
-  name: Example Compute Leasing Co., Ltd.
-  country: CN
-  federal_register: [90 FR 1]
-  start_date: 2025-01-01
-  review_policy: presumption_of_denial
-  identifiers:
+IDENTIFIERS = """  identifiers:
   - {scheme: lei, value: 9845001B2AD43E6A5D21, label: Legal Entity Number}
   - {scheme: tax_id, value: 91440300MA5G, country: CN, label: Tax ID No.}
 """
+LISTED = example_listing("An entry that publishes an identifier", "el-test-lei", IDENTIFIERS)
+BARE = example_listing("An entry that publishes an identifier", "el-test-lei")
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +159,7 @@ def test_identifiers_join_the_hashes_only_when_given() -> None:
     )
     snap = parse_yaml_list(LISTED, "listed.yaml")
     (entry,) = snap.entries
-    bare = parse_yaml_list(LISTED.split("  identifiers:", maxsplit=1)[0], "bare.yaml").entries[0]
+    bare = parse_yaml_list(BARE, "bare.yaml").entries[0]
     assert entry.content_sha256 != bare.content_sha256
     again = parse_yaml_list(dump_yaml_list(snap), "again.yaml").entries[0]
     assert (again.identifiers, again.content_sha256) == (entry.identifiers, entry.content_sha256)
@@ -215,7 +205,7 @@ def test_delta_rescreening_finds_the_party_whose_identifier_an_entry_gains() -> 
     """An entry that gains an identifier has changed (its content hash covers identifiers): re-screening the delta
     reports the stored party that gives it, though its name resembles the entry's in nothing."""
     new = parse_yaml_list(LISTED, "new.yaml")
-    old = parse_yaml_list(LISTED.split("  identifiers:", maxsplit=1)[0], "old.yaml")
+    old = parse_yaml_list(BARE, "old.yaml")
     diff = diff_snapshots(old, new)
     assert [(o.entry_id, n.entry_id) for o, n in diff.changed] == [("el-test-lei", "el-test-lei")]
     stored = party("Harbour Lights Computing", pid="p9", country="SG", identifiers={"lei": "9845001B2AD43E6A5D21"})
