@@ -220,7 +220,7 @@ class Enricher:
                 "end_date": entry.end_date,
                 "federal_register": ", ".join(entry.federal_register) or None,
                 "basis": hit.basis,
-                "identifier": hit.qualifiers.get("identifier") if hit.basis == "identifier" else None,
+                "identifier": hit.qualifiers.get("identifier"),  # set on identifier hits only
             }
         )
         prov: ProvNote = Provenance(

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 from rapidfuzz import fuzz
 
@@ -333,31 +333,27 @@ class Screener:
         by_name: tuple[float, NameMatch, dict[str, str]] | None,
         as_of: dt.date,
     ) -> ScreeningHit:
-        """The hit for an entry that lists an identifier the party gave (``shared`` describes each one)."""
+        """The hit for an entry that lists an identifier the party gave (``shared`` describes each one), with the
+        name's own match when there is one."""
         entry = self.index.entries[e_idx]
         qualifiers = _place_qualifiers(party, entry)
         qualifiers["identifier"] = "; ".join(shared)
         qualifiers["name_score"] = f"{by_name[0]:.4f}" if by_name is not None else "below the review threshold"
-        match = by_name[1] if by_name is not None else None
-        decision = self.decisions.suppressing(party, entry, as_of) if len(self.decisions) else None
-        return ScreeningHit(
-            party_id=party.id,
-            entry=entry,
-            score=1.0,
-            query_name=match.query_name if match else party.name,
-            matched_name=match.matched_name if match else entry.name,
-            alignment=[TokenAlignment(query_token=a, entry_token=b, score=s) for a, b, s in match.alignment]
-            if match
-            else [],
-            qualifiers=qualifiers,
-            matcher=self.matcher,
-            snapshot=self._refs[self._entry_snapshot[e_idx]],
-            suppressed_by=decision.id if decision else None,
-            basis="identifier",
+        match = (
+            by_name[1]
+            if by_name is not None
+            else NameMatch(entry, self._entry_snapshot[e_idx], 0.0, party.name, entry.name, ())
         )
+        return self._hit(party, 1.0, match, qualifiers, as_of, basis="identifier")
 
     def _hit(
-        self, party: Party, score: float, match: NameMatch, qualifiers: dict[str, str], as_of: dt.date
+        self,
+        party: Party,
+        score: float,
+        match: NameMatch,
+        qualifiers: dict[str, str],
+        as_of: dt.date,
+        basis: Literal["name", "identifier"] = "name",
     ) -> ScreeningHit:
         decision = self.decisions.suppressing(party, match.entry, as_of) if len(self.decisions) else None
         return ScreeningHit(
@@ -371,6 +367,7 @@ class Screener:
             matcher=self.matcher,
             snapshot=self._refs[match.snapshot],
             suppressed_by=decision.id if decision else None,
+            basis=basis,
         )
 
 
