@@ -156,6 +156,7 @@ FACT_SCHEMA: dict[str, dict[str, tuple[Kind, str]]] = {
         "federal_register": (_T, "Federal Register citation(s) of the entry"),
         "basis": (_T, "what the hit rests on: name, or identifier (the party gave an identifier the entry lists)"),
         "identifier": (_T, "for an identifier hit, the identifier the party shares with the entry"),
+        "evidence": (_T, "what the hit rests on, in words: the name and its score, or the identifier shared"),
     },
     "ownership": {
         "id": (_T, "ownership fact id"),

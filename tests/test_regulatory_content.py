@@ -57,7 +57,7 @@ def _all_rulesets() -> list[Ruleset]:
 
 def test_baseline_loads(baseline: Ruleset) -> None:
     assert baseline.id == "us-ear"
-    assert baseline.version == "1.1.0"
+    assert baseline.version == "1.2.0"
     assert baseline.status == "in_force"
     assert baseline.max_list_age_days == 30
     assert baseline.parameters["max_list_age_days"].value == baseline.max_list_age_days

@@ -201,6 +201,7 @@ class Enricher:
                 f"review ≥ {settings.review_threshold}); matcher {hit.matcher.name} {hit.matcher.version}"
             )
         conf = "unconfirmed" if entry.confidence == "unconfirmed" else "confirmed"
+        evidence = _hit_evidence(hit)
         ref = f"{hit.snapshot.id} snapshot {hit.snapshot.snapshot_date} sha256 {hit.snapshot.sha256[:12]}"
         fields = clean_fields(
             {
@@ -221,6 +222,7 @@ class Enricher:
                 "federal_register": ", ".join(entry.federal_register) or None,
                 "basis": hit.basis,
                 "identifier": hit.qualifiers.get("identifier"),  # set on identifier hits only
+                "evidence": evidence,
             }
         )
         prov: ProvNote = Provenance(
@@ -235,7 +237,12 @@ class Enricher:
                 "entry_sha256": entry.content_sha256,
             },
         )
-        return Fact("hit", f"h{n}", fields, {"score": [prov], "band": [prov], "entry_id": [prov], "identifier": [prov]})
+        return Fact(
+            "hit",
+            f"h{n}",
+            fields,
+            {"score": [prov], "band": [prov], "entry_id": [prov], "identifier": [prov], "evidence": [prov]},
+        )
 
     def _ownership_fact(self, party: Party, own: ListedOwnership) -> Fact:
         paths = []
@@ -623,6 +630,17 @@ def _shared(fact: Fact) -> Fact:
     """Mark a fact that a fact cache shares between transactions (decide keeps findings on such facts)."""
     fact.memo[SHARED] = True
     return fact
+
+
+def _hit_evidence(hit: ScreeningHit) -> str:
+    """What a hit rests on, for a rule's ``because``: an identifier hit's score of 1 is not a name's resemblance."""
+    if hit.basis == "identifier":
+        name = hit.qualifiers.get("name_score", "")
+        return f"it gives identifier {hit.qualifiers['identifier']}, which the entry lists; name score {name}"
+    # the name form that scored, when it is not the entry's name as written (an alias, a part of the name)
+    listed = " ".join(hit.entry.name.split()).strip(" .,;:")
+    against = "" if hit.matched_name in (hit.entry.name, listed) else f' against "{hit.matched_name}"'
+    return f"name score {hit.score:.3f}{against}"
 
 
 def _receiving(party: Party) -> bool:

@@ -195,6 +195,10 @@ def test_the_engine_decides_an_identifier_hit_and_says_what_it_rests_on() -> Non
     details = " ".join(p.detail for p in hit.provenance)
     assert "gives identifier lei 9845001B2AD43E6A5D21 (Legal Entity Number)" in details
     assert "el-test-lei" in details
+    # the reason says what the hit rests on: an identifier, not a name that scored 1
+    assert "it gives identifier lei 9845001B2AD43E6A5D21 (Legal Entity Number), which the entry lists" in el[0].because
+    assert "name score below the review threshold" in el[0].because
+    assert hit.fields["evidence"].startswith("it gives identifier lei")
     without = engine.evaluate(
         txn.model_copy(update={"parties": [txn.parties[0].model_copy(update={"identifiers": {}})]})
     )
@@ -232,3 +236,31 @@ def test_a_malformed_identifier_in_a_yaml_list_names_its_entry_and_line() -> Non
     bad = LISTED.replace("label: Legal Entity Number}", "label: Legal Entity Number, issuer: GLEIF}")
     with pytest.raises(ListFormatError, match=r"bad.yaml:7: entry 'el-test-lei': identifiers\.0\.issuer"):
         parse_yaml_list(bad, "bad.yaml")
+
+
+def test_a_name_hit_says_its_score_and_the_name_form_that_scored() -> None:
+    """The reason of a name hit gives the name score, and the listed name form that scored when it is not the
+    entry's name as written (here the name without its parenthesised short form)."""
+    txn = Transaction.model_validate(
+        {
+            "id": "T-NAME",
+            "date": "2026-11-23",
+            "kind": "sale",
+            "export_from": "US",
+            "destination": "SG",
+            "parties": [
+                {"id": "p1", "name": "Example Compute Leasing Co., Ltd.", "roles": ["purchaser"], "country": "CN"}
+            ],
+            "items": [{"id": "i1", "model": "L40S", "quantity": 8}],
+        }
+    )
+    reasons = {}
+    for name in ("Example Compute Leasing Co., Ltd.", "Example Compute Leasing Co., Ltd. (ECL)"):
+        listing = BARE.replace("Example Compute Leasing Co., Ltd.", name)
+        engine = Engine.load("us-ear", screener=Screener([parse_yaml_list(listing, "listed.yaml")]))
+        (el,) = [f for f in engine.evaluate(txn).findings if f.rule_id == "EL-PARTY"]
+        reasons[name] = el.because
+    assert "(name score 1.000; listed 2025-01-01 by 90 FR 1)" in reasons["Example Compute Leasing Co., Ltd."]
+    with_short = reasons["Example Compute Leasing Co., Ltd. (ECL)"]
+    assert '(name score 1.000 against "Example Compute Leasing Co., Ltd"; listed' in with_short
+    assert "identifier" not in with_short
