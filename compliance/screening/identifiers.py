@@ -82,9 +82,61 @@ _COUNTRY: Final = re.compile(r"^[A-Z]{2}$")
 _DATE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$|^\d{1,2} [A-Z][a-z]{2} \d{4}$")
 
 
+VAT_PREFIXES: Final = frozenset(
+    [
+        "AT",
+        "BE",
+        "BG",
+        "CY",
+        "CZ",
+        "DE",
+        "DK",
+        "EE",
+        "EL",
+        "ES",
+        "FI",
+        "FR",
+        "HR",
+        "HU",
+        "IE",
+        "IT",
+        "LT",
+        "LU",
+        "LV",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SE",
+        "SI",
+        "SK",
+        "XI",
+        "GB",
+    ]
+)
+"""The country prefixes of EU VAT numbers (Greece's is ``EL``; Northern Ireland's ``XI``) and the UK's."""
+
+
 def normalize_value(value: str) -> str:
     """The form identifiers are compared in: upper case, without spaces and punctuation."""
     return _STRIP.sub("", value).upper()
+
+
+def comparable(scheme: str, value: str, country: str | None) -> tuple[str, str | None]:
+    """The normalised value and the issuing country that two identifiers are compared by.
+
+    A VAT number is written with or without its country prefix (``BG 201673717``, ``201673717``): the prefix
+    is dropped, and gives the issuing country when none is known. It is dropped only when it is the issuing
+    country's own (a French number's two-character key may be letters, e.g. ``FRAB123456789``).
+    """
+    normal = normalize_value(value)
+    if scheme == "vat" and len(normal) > 4 and normal[:2] in VAT_PREFIXES:
+        prefix = normal[:2]
+        issuer = "GR" if prefix == "EL" else "GB" if prefix == "XI" else prefix
+        if country is None or country == issuer:
+            return normal[2:], issuer
+    return normal, country
 
 
 def parse_csl_ids(text: str | None) -> list[ListIdentifier]:
@@ -144,12 +196,14 @@ def parse_ofac_remarks(text: str | None, country_of: Callable[[str], str | None]
 
 
 def party_identifiers(party: Party) -> list[tuple[str, str]]:
-    """(scheme, normalised value) for each identifier the party gives, sorted."""
+    """(scheme, comparable value) for each identifier the party gives, sorted; the party's country is taken
+    as the issuer (see `comparable`)."""
     out = []
     for key, value in party.identifiers.items():
-        normal = normalize_value(value)
+        scheme = PARTY_SCHEMES.get(key.lower(), key.lower())
+        normal, _ = comparable(scheme, value, party.country)
         if normal:
-            out.append((PARTY_SCHEMES.get(key.lower(), key.lower()), normal))
+            out.append((scheme, normal))
     return sorted(out)
 
 
@@ -164,6 +218,8 @@ class IdentifierMatch:
     entry: int
     """Index of the entry in the screener's entries."""
     identifier: ListIdentifier
+    issuer: str | None
+    """The issuing country: the list's, or read from a VAT number's prefix (see `comparable`)."""
 
 
 class IdentifierIndex:
@@ -173,9 +229,8 @@ class IdentifierIndex:
         by_key: dict[tuple[str, str], list[IdentifierMatch]] = {}
         for e_idx, entry in enumerate(entries):
             for ident in entry.identifiers:
-                by_key.setdefault((ident.scheme, normalize_value(ident.value)), []).append(
-                    IdentifierMatch(e_idx, ident)
-                )
+                normal, issuer = comparable(ident.scheme, ident.value, ident.country)
+                by_key.setdefault((ident.scheme, normal), []).append(IdentifierMatch(e_idx, ident, issuer))
         self._by_key = {key: tuple(found) for key, found in by_key.items()}
 
     def __len__(self) -> int:
@@ -188,6 +243,6 @@ class IdentifierIndex:
             return
         for scheme, normal in party_identifiers(party):
             for found in self._by_key.get((scheme, normal), ()):
-                issuer = found.identifier.country
+                issuer = found.issuer
                 if scheme in ISSUER_WIDE or issuer is None or issuer == party.country:
                     yield found

@@ -19,7 +19,7 @@ from compliance.model import Transaction
 from compliance.screening import Screener, dump_yaml_list, import_csl, parse_yaml_list
 from compliance.screening.accepted import create_decision, party_screened_sha256
 from compliance.screening.delta import diff_snapshots, rescreen
-from compliance.screening.identifiers import normalize_value, parse_csl_ids, parse_ofac_remarks
+from compliance.screening.identifiers import comparable, normalize_value, parse_csl_ids, parse_ofac_remarks
 from compliance.screening.importers import country_code, import_ofac
 from compliance.screening.lists import ListFormatError, ListSnapshot, canonical_json
 
@@ -133,6 +133,34 @@ def test_a_national_number_matches_only_for_a_party_of_the_issuing_country(csl: 
     assert csl.screen(party("Rheinauen Logistik GmbH", country="DE", identifiers=tax), as_of=AS_OF) == []
     hits = csl.screen(party("Rheinauen Logistik GmbH", country="RU", identifiers=tax), as_of=AS_OF)
     assert [(h.entry.name, h.basis) for h in hits] == [("'WOLF' HOLDING OF SECURITY STRUCTURES", "identifier")]
+
+
+def test_a_vat_number_matches_with_or_without_its_country_prefix(csl: Screener) -> None:
+    """The CSL writes Bulgarian VAT numbers as ``BG 201673717`` and Dutch ones as ``NL852496527B01`` with no
+    issuing country; a party may give either form. The prefix is the issuing country's own or is not dropped."""
+    names = set()
+    for given in ("201673717", "BG201673717", "bg 201 673 717"):
+        hits = csl.screen(party("Sofia Render Services OOD", country="BG", identifiers={"vat": given}), as_of=AS_OF)
+        assert [h.basis for h in hits] == ["identifier"], given
+        assert hits[0].qualifiers["identifier"].startswith("vat BG 201673717 (V.A.T. Number, BG)")
+        names.add(hits[0].entry.name)
+    assert len(names) == 1
+    # another country's party: a national number, so no hit (with or without the prefix)
+    for given in ("201673717", "BG201673717"):
+        probe = party("Sofia Render Services OOD", country="RO", identifiers={"vat": given})
+        assert csl.screen(probe, as_of=AS_OF) == []
+    # no issuing country in the list: the prefix gives it
+    dutch = csl.screen(party("Delft Compute BV", country="NL", identifiers={"vat": "852496527B01"}), as_of=AS_OF)
+    assert [h.basis for h in dutch] == ["identifier"]
+    assert csl.screen(party("Delft Compute BV", country="DE", identifiers={"vat": "852496527B01"}), as_of=AS_OF) == []
+
+
+def test_a_vat_prefix_is_dropped_only_when_it_is_the_issuing_countrys() -> None:
+    assert comparable("vat", "BG 201673717", None) == ("201673717", "BG")
+    assert comparable("vat", "EL 094014201", "GR") == ("094014201", "GR")  # Greece's prefix is EL
+    assert comparable("vat", "AB123456789", "FR") == ("AB123456789", "FR")  # a French key, not a prefix
+    assert comparable("vat", "EE123456789", "FR") == ("EE123456789", "FR")
+    assert comparable("registration", "BG 201673717", None) == ("BG201673717", None)
 
 
 def test_an_identifier_hit_honours_the_entrys_dates_and_accepted_matches() -> None:
