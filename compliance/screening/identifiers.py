@@ -82,39 +82,8 @@ _COUNTRY: Final = re.compile(r"^[A-Z]{2}$")
 _DATE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$|^\d{1,2} [A-Z][a-z]{2} \d{4}$")
 
 
-VAT_PREFIXES: Final = frozenset(
-    [
-        "AT",
-        "BE",
-        "BG",
-        "CY",
-        "CZ",
-        "DE",
-        "DK",
-        "EE",
-        "EL",
-        "ES",
-        "FI",
-        "FR",
-        "HR",
-        "HU",
-        "IE",
-        "IT",
-        "LT",
-        "LU",
-        "LV",
-        "MT",
-        "NL",
-        "PL",
-        "PT",
-        "RO",
-        "SE",
-        "SI",
-        "SK",
-        "XI",
-        "GB",
-    ]
-)
+_VAT_COUNTRIES: Final = "AT BE BG CY CZ DE DK EE EL ES FI FR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK XI GB"
+VAT_PREFIXES: Final = frozenset(_VAT_COUNTRIES.split())
 """The country prefixes of EU VAT numbers (Greece's is ``EL``; Northern Ireland's ``XI``) and the UK's."""
 
 
