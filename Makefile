@@ -1,11 +1,12 @@
 # `make demo` screens the news-case fixtures on the embedded default ruleset;
-# `make test` runs lint, type checks and the test suite. Both build .venv from scratch when missing.
+# `make test` runs lint, type checks and the test suite. Both build .venv from scratch when missing, and
+# compile the engine's and the screener's modules with mypyc (`compliance native build`; docs/engine.md).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean test-py312
+.PHONY: demo test lint typecheck unit bench clean test-py312 native
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,7 +14,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-demo: $(STAMP)
+# The compiled build, in place beside the sources; rebuilt only when a compiled module's source changed.
+native: $(STAMP)
+	$(VENV)/bin/compliance native build
+
+demo: native
 	$(VENV)/bin/compliance screen fixtures/transactions/news --format table --fail-on never
 
 lint: $(STAMP)
@@ -23,7 +28,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-unit: $(STAMP)
+unit: native
 	$(PY) -m pytest -q --compliance-coverage --compliance-coverage-fail-under 100
 
 test: lint typecheck unit
@@ -39,8 +44,9 @@ test-py312:
 	DIFFERENTIAL_EXAMPLES=200 .venv312/bin/python -m pytest -q -p no:cacheprovider tests/test_loader.py \
 	  tests/test_determinism.py tests/test_differential.py tests/test_catalogue_doc.py rulesets
 
-bench: $(STAMP)
+bench: native
 	$(PY) benchmarks/engine.py
 
 clean:
+	find compliance -name '*.so' -delete
 	rm -rf $(VENV) .venv312 .pytest_cache .mypy_cache .ruff_cache build *.egg-info

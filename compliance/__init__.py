@@ -23,7 +23,10 @@ from compliance.model import (
     Role,
     Transaction,
 )
+from compliance.native import warn_if_stale
 from compliance.rulesets.loader import Ruleset, load_ruleset
+
+warn_if_stale()
 
 __all__ = [
     "ComplianceError",

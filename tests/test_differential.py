@@ -12,6 +12,7 @@ content is the same object in every transaction of an example, so memoized answe
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -283,18 +284,17 @@ def test_engine_error_poisons_and_rebuilds_the_handle(monkeypatch: pytest.Monkey
 
 def test_truncated_batch_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
     """A batch whose end sentinel never fires means facts were dropped: an error, not fewer findings."""
-    from compliance.engine import backends
     from compliance.errors import EngineError
 
     cond = parse_condition({"item": {"advanced": True}})
     backend = DurableBackend([_Rule("ADV", cond)], "truncated")  # type: ignore[list-item]
-    real = backends.framed
+    real = backend._dre.assert_facts
 
-    def drop_sentinel(bodies: list[str | None], sid: str) -> str:
-        text = real(bodies, sid)
-        return text[: text.rindex(",")] + "]"
+    def drop_sentinel(handle: int, payload: str) -> Any:
+        # what the C core sees of a batch cut short: the end sentinel, the batch's last object, is missing
+        return real(handle, payload[: payload.rindex(",")] + "]")
 
-    monkeypatch.setattr(backends, "framed", drop_sentinel)
+    monkeypatch.setattr(backend._dre, "assert_facts", drop_sentinel)
     with pytest.raises(EngineError, match="end sentinel"):
         backend.fire([Fact("item", "i1", {"id": "i1", "advanced": True})])
 
@@ -373,14 +373,18 @@ def test_rules_without_joins_are_answered_from_per_fact_results(monkeypatch: pyt
     rules = [pair, join, txn, dest]
     backend = DurableBackend(rules, "alpha")  # type: ignore[arg-type]
     reference = ReferenceBackend(rules)  # type: ignore[arg-type]
-    sessions: list[tuple[str, tuple[str, ...]]] = []
-    real = DurableBackend._alpha_session
+    sessions: list[str] = []
+    real = backend._dre.assert_facts
 
-    def counted(self: DurableBackend, projection: Any, fact: Fact, texts: Any) -> frozenset[str]:
-        sessions.append((fact.key, projection.fields))
-        return real(self, projection, fact, texts)
+    def counted(handle: int, payload: str) -> Any:
+        # a one-fact session: the begin marker, the fact (just the fields its patterns read), the end sentinel
+        objects = json.loads(payload)
+        if len(objects) == 3:
+            fact = {k: v for k, v in objects[1].items() if k not in ("id", "sid")}
+            sessions.append(json.dumps(fact, sort_keys=True))
+        return real(handle, payload)
 
-    monkeypatch.setattr(DurableBackend, "_alpha_session", counted)
+    monkeypatch.setattr(backend._dre, "assert_facts", counted)
 
     def parties() -> list[Fact]:
         return [
@@ -404,11 +408,11 @@ def test_rules_without_joins_are_answered_from_per_fact_results(monkeypatch: pyt
     # i2's tested text is i1's (no rule tests an item's id), so one session answers both; the transaction's
     # patterns read two groups of fields (destination groups alone, and with the value): one session each.
     assert sorted(sessions) == [
-        ("item:i1", ("advanced",)),
-        ("party:p1", ("receiving",)),
-        ("party:p2", ("receiving",)),
-        ("transaction:t1", ("destination_groups",)),
-        ("transaction:t1", ("destination_groups", "value_usd")),
+        '{"advanced": true, "t": "item"}',
+        '{"destination_groups": ["D:5"], "t": "transaction", "value_usd": 5}',
+        '{"destination_groups": ["D:5"], "t": "transaction"}',
+        '{"receiving": false, "t": "party"}',
+        '{"receiving": true, "t": "party"}',
     ]
     # Equal facts in new objects, and a new transaction with the same tested fields: no further session.
     again = [Fact("transaction", "t2", {"id": "t2", "value_usd": 5, "destination_groups": ["D:5"]}), *parties(), *items]
@@ -418,7 +422,7 @@ def test_rules_without_joins_are_answered_from_per_fact_results(monkeypatch: pyt
     poor = [Fact("transaction", "t3", {"id": "t3", "value_usd": 0, "destination_groups": ["D:5"]}), *parties(), *items]
     assert backend.fire(poor) == reference.fire(poor)
     assert "TXN" not in {a.rule_id for a in backend.fire(poor)} and "DEST" in {a.rule_id for a in backend.fire(poor)}
-    assert sessions[5:] == [("transaction:t3", ("destination_groups", "value_usd"))]
+    assert sessions[5:] == ['{"destination_groups": ["D:5"], "t": "transaction", "value_usd": 0}']
     # The tests compare the value only with 1, so any other value above 1 gets the answer 5 got, without a
     # session; a number too large to compare exactly as a double is sent to the C core as it is.
     rich = [Fact("transaction", "t4", {"id": "t4", "value_usd": 7_000_000, "destination_groups": ["D:5"]}), *items]
@@ -426,7 +430,7 @@ def test_rules_without_joins_are_answered_from_per_fact_results(monkeypatch: pyt
     assert len(sessions) == 6
     huge = [Fact("transaction", "t5", {"id": "t5", "value_usd": 10**16, "destination_groups": ["D:5"]}), *items]
     assert backend.fire(huge) == reference.fire(huge)
-    assert sessions[6:] == [("transaction:t5", ("destination_groups", "value_usd"))]
+    assert sessions[6:] == ['{"destination_groups": ["D:5"], "t": "transaction", "value_usd": 10000000000000000}']
     # Without a join rule's fact types present, no per-transaction session runs at all.
     before = backend.sessions
     only = [deal, *items]

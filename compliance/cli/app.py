@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from compliance.cli import audit_cmd, explain_cmd, lists_cmd, report_cmd, rulesets_cmd, screen_cmd
+from compliance.cli import audit_cmd, explain_cmd, lists_cmd, native_cmd, report_cmd, rulesets_cmd, screen_cmd
 from compliance.cli.common import fail
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.command("report")(report_cmd.report)
 app.add_typer(rulesets_cmd.rulesets_app, name="rulesets")
 app.add_typer(audit_cmd.audit_app, name="audit")
 app.add_typer(lists_cmd.lists_app, name="lists")
+app.add_typer(native_cmd.native_app, name="native")
 app.command("rescreen")(lists_cmd.rescreen)
 
 

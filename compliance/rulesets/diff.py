@@ -16,7 +16,7 @@ import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -121,7 +121,7 @@ class ImpactReport:
             "as_of": self.as_of.isoformat() if self.as_of else None,
             "evaluated": self.evaluated,
             "input_errors": self.input_errors,
-            "rule_changes": [rc.__dict__ for rc in self.rule_changes],
+            "rule_changes": [asdict(rc) for rc in self.rule_changes],
             "transitions": [{"before": b, "after": a, "count": n} for (b, a), n in sorted(self.transitions.items())],
             "outcome_changed": len(self.outcome_changes),
             "findings_changed_only": len(self.finding_only_changes),
@@ -136,7 +136,7 @@ class ImpactReport:
                     "outcome_changed": i.outcome_changed,
                     "before": det_summary(i.before),
                     "after": det_summary(i.after),
-                    "changes": [d.__dict__ for d in i.deltas],
+                    "changes": [asdict(d) for d in i.deltas],
                     "before_rationale": i.before_rationale,
                     "after_rationale": i.after_rationale,
                 }

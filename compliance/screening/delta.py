@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -97,7 +97,7 @@ class RescreenResult:
             "transaction_id": self.transaction_id,
             "party_id": self.party_id,
             "party_name": self.party_name,
-            "changes": [c.__dict__ for c in self.changes],
+            "changes": [asdict(c) for c in self.changes],
         }
 
 

@@ -190,6 +190,10 @@ class IdentifierMatch:
     issuer: str | None
     """The issuing country: the list's, or read from a VAT number's prefix (see `comparable`)."""
 
+    def __reduce__(self) -> tuple[type[IdentifierMatch], tuple[int, ListIdentifier, str | None]]:
+        # pickled with its screener; compiled (compliance.native), restored only through the constructor
+        return (IdentifierMatch, (self.entry, self.identifier, self.issuer))
+
 
 class IdentifierIndex:
     """Entries by (scheme, normalised value) of their identifiers."""
@@ -205,6 +209,10 @@ class IdentifierIndex:
     def __len__(self) -> int:
         return len(self._by_key)
 
+    def __reduce__(self) -> tuple[Callable[..., IdentifierIndex], tuple[object, ...]]:
+        # pickled with its screener; compiled (compliance.native), a class is rebuilt only through a call
+        return (_index_of, (self._by_key,))
+
     def matches(self, party: Party) -> Iterable[IdentifierMatch]:
         """Entries that list an identifier the party gives, where the countries agree for a national scheme
         (see the module docstring)."""
@@ -215,3 +223,10 @@ class IdentifierIndex:
                 issuer = found.issuer
                 if scheme in ISSUER_WIDE or issuer is None or issuer == party.country:
                     yield found
+
+
+def _index_of(by_key: dict[tuple[str, str], tuple[IdentifierMatch, ...]]) -> IdentifierIndex:
+    """An index holding ``by_key`` as it is (unpickling)."""
+    index = IdentifierIndex(())
+    index._by_key = by_key
+    return index

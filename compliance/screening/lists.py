@@ -173,6 +173,12 @@ class ListSnapshot:
         if not self.sha256:
             object.__setattr__(self, "sha256", self.content_sha256())
 
+    def __reduce__(self) -> tuple[type[ListSnapshot], tuple[object, ...]]:
+        # Pickled as a constructor call (a screener travels to Dask workers with its snapshots): compiled by
+        # mypyc (compliance.native), a frozen dataclass cannot be restored field by field.
+        fields = (self.source, self.title, self.sources, self.source_sha256, self.sha256)
+        return (ListSnapshot, (self.list_id, self.entries, self.snapshot_date, *fields))
+
     def content_sha256(self) -> str:
         hashes = sorted(f"{e.list_id}/{e.entry_id}/{e.content_sha256 or entry_content_sha256(e)}" for e in self.entries)
         payload = canonical_json(

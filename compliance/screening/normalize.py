@@ -441,6 +441,11 @@ class NameForm:
     def text(self) -> str:
         return " ".join(self.tokens)
 
+    def __reduce__(self) -> tuple[type[NameForm], tuple[object, ...]]:
+        # a pickled screener holds its index's forms; compiled (compliance.native), a frozen dataclass is
+        # restored only through its constructor
+        return (NameForm, (self.original, self.tokens, self.kinds, self.weights, self.phonetics, self.total_weight))
+
 
 def normalize_text(name: str) -> str:
     """Steps 1-4: the cleaned, lower-case ASCII text of a name."""

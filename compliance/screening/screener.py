@@ -111,7 +111,8 @@ class Screener:
         self.matcher = MatcherInfo(name=SCORER_NAME, version=SCORER_VERSION, config=config)
 
     def __getstate__(self) -> dict[str, object]:
-        return {k: v for k, v in self.__dict__.items() if k != "_memo"}
+        # the memo and the change days are caches, rebuilt on demand
+        return {k: v for k, v in self.__dict__.items() if k not in ("_memo", "_changes")}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)

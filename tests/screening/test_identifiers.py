@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import pickle
 
 import pytest
 from screening_helpers import AS_OF, example_listing, party, shared
@@ -176,6 +177,14 @@ def test_an_identifier_hit_honours_the_entrys_dates_and_accepted_matches() -> No
     assert suppressed.suppressed_by == "GG-LEI-1"
     changed = party("Harbour Lights Computing", country="SG", identifiers={"lei": "9845001B2AD43E6A5D21", "vat": "1"})
     assert screener.with_decisions([decision]).screen(changed, as_of=AS_OF)[0].suppressed_by is None
+
+
+def test_a_pickled_screener_keeps_its_identifiers() -> None:
+    screener = Screener([parse_yaml_list(LISTED, "listed.yaml")])
+    probe = party("Harbour Lights Computing", country="SG", identifiers={"lei": "9845001b2ad43e6a5d21"})
+    clone = pickle.loads(pickle.dumps(screener))
+    assert [h.basis for h in clone.screen(probe, as_of=AS_OF)] == ["identifier"]
+    assert clone.screen(probe, as_of=AS_OF) == screener.screen(probe, as_of=AS_OF)
 
 
 def test_identifiers_join_the_hashes_only_when_given() -> None:

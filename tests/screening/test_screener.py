@@ -105,9 +105,11 @@ def test_default_thresholds() -> None:
 
 
 def test_pickle_round_trip(default_screener: Screener) -> None:
+    default_screener.as_of_period(AS_OF)  # fills the screener's caches, which are not pickled
     clone = pickle.loads(pickle.dumps(default_screener))
     p = party("Sugon", country="CN")
     assert clone.screen(p, as_of=AS_OF) == default_screener.screen(p, as_of=AS_OF)
+    assert clone.as_of_period(AS_OF) == default_screener.as_of_period(AS_OF)
 
 
 def test_thread_safe_reads(default_screener: Screener) -> None:

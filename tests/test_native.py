@@ -1,0 +1,70 @@
+"""The compiled build (compliance.native): what it compiles, how a stale build is found, and that it is in use."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from compliance import native
+
+
+def test_every_compiled_module_is_a_plain_module_without_pydantic_models() -> None:
+    """mypyc cannot compile pydantic models, and a compiled package ``__init__`` gets a wrong ``__path__``."""
+    for module in native.COMPILED:
+        source = native.source_of(module)
+        assert source.exists() and source.name != "__init__.py", module
+        loaded = importlib.import_module(module)
+        classes = [c for c in vars(loaded).values() if isinstance(c, type) and c.__module__ == module]
+        assert not [c for c in classes if issubclass(c, BaseModel)], module
+        assert "__dict__" not in source.read_text(encoding="utf-8"), module
+
+
+def test_a_build_older_than_one_of_its_inputs_is_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compiled module shadows its source, and mypyc reads the types (and may copy the constants) of the
+    modules it imports: an edit to any of them after the build makes the build stale."""
+    package = tmp_path / "compliance"
+    package.mkdir()
+    for name in ("memo", "model"):
+        (package / f"{name}.py").write_text("")
+    ext = package / ("memo" + importlib.machinery.EXTENSION_SUFFIXES[0])
+    ext.write_bytes(b"")
+    manifest = package / "_native.inputs"
+    monkeypatch.setattr(native, "ROOT", tmp_path)
+    monkeypatch.setattr(native, "PACKAGE", package)
+    monkeypatch.setattr(native, "COMPILED", ("compliance.memo",))
+    monkeypatch.setattr(native, "MANIFEST", manifest)
+    assert native.stale() == ["compliance.memo"]  # a build without its manifest is not trusted
+    manifest.write_text("compliance.memo\ncompliance.model\n")
+    for path, when in ((package / "memo.py", 1_000), (package / "model.py", 1_000), (ext, 2_000), (manifest, 2_000)):
+        os.utime(path, (when, when))
+    assert native.compiled() == ["compliance.memo"]
+    assert native.stale() == []
+    os.utime(package / "model.py", (3_000, 3_000))
+    assert native.stale() == ["compliance.model"]
+    with pytest.warns(native.StaleBuildWarning, match=r"compliance\.model"):
+        native.warn_if_stale()
+    assert sorted(native.clean()) == sorted([ext, manifest])
+    assert native.compiled() == native.stale() == []
+
+
+def test_the_build_inputs_are_the_compiled_modules_and_what_they_import() -> None:
+    inputs = native.build_inputs()
+    assert set(native.COMPILED) <= set(inputs)
+    # imported by compiled modules: their types are read at build time
+    assert {"compliance.model", "compliance.evidence", "compliance.rulesets.loader", "compliance"} <= set(inputs)
+    assert "compliance.cli.app" not in inputs  # nothing compiled imports the CLI
+
+
+@pytest.mark.skipif(not native.compiled(), reason="the compiled build is not made here (pure-Python modules)")
+def test_the_compiled_build_is_the_code_that_runs() -> None:
+    """When the build is made, Python imports every compiled module from its extension, not its source."""
+    assert native.compiled() == list(native.COMPILED)
+    for module in native.COMPILED:
+        loaded = importlib.import_module(module)
+        assert loaded.__spec__ is not None
+        assert not str(loaded.__spec__.origin).endswith(".py"), module
