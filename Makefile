@@ -1,6 +1,6 @@
 # `make demo` screens the news-case fixtures on the embedded default ruleset;
 # `make test` runs lint, type checks and the test suite. Both build .venv from scratch when missing, and
-# compile the engine's and the screener's modules with mypyc (`compliance native build`; docs/engine.md).
+# compile the engine's and the screener's modules with mypyc (compliance/native.py; docs/engine.md).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 # The compiled build, in place beside the sources; rebuilt only when a compiled module's source changed.
 native: $(STAMP)
-	$(VENV)/bin/compliance native build
+	$(PY) compliance/native.py build
 
 demo: native
 	$(VENV)/bin/compliance screen fixtures/transactions/news --format table --fail-on never

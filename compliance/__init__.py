@@ -9,7 +9,13 @@ The public surface::
 
 from __future__ import annotations
 
+# ruff: noqa: E402  (the compiled build is checked before anything compiled is imported)
+
 __version__ = "0.1.0"
+
+from compliance import native as _native
+
+_native.check()  # before anything compiled is imported (docs/engine.md, "The compiled build")
 
 from compliance.engine import Engine
 from compliance.errors import ComplianceError, EngineError, InputError, RulesetError
@@ -23,10 +29,7 @@ from compliance.model import (
     Role,
     Transaction,
 )
-from compliance.native import warn_if_stale
 from compliance.rulesets.loader import Ruleset, load_ruleset
-
-warn_if_stale()
 
 __all__ = [
     "ComplianceError",

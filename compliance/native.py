@@ -6,9 +6,12 @@ decision, the name pipeline and scorer) run about a quarter faster (docs/engine.
 the same results, byte for byte, and the pure-Python modules remain the fallback wherever the build was not
 made (a plain ``pip install``, Python 3.12 in CI). ``make`` builds it in place, beside the sources::
 
-    compliance native build     # compile (needs mypy, from the dev extra, and a C compiler)
-    compliance native status    # which modules run compiled, and whether any is stale
-    compliance native clean     # back to pure Python
+    python compliance/native.py build     # compile (needs mypy, from the dev extra, and a C compiler)
+    python compliance/native.py status    # which modules run compiled; exit 1 when the build is stale
+    python compliance/native.py clean     # back to pure Python
+
+(``compliance native build|status|clean`` does the same. Run as a script, this module imports nothing else of
+the package, so it can repair a build that keeps the package from importing.)
 
 Left out: modules that define pydantic models (mypyc cannot compile them); the screening index and screener,
 which keep per-instance state in ``__dict__`` (a compiled class has none); and package ``__init__`` modules
@@ -16,8 +19,9 @@ which keep per-instance state in ``__dict__`` (a compiled class has none); and p
 from that library's place as if it were above the package, which breaks the package's imports).
 
 A compiled module shadows its source: an edited source has no effect until the build is made again. Importing
-`compliance` warns when a compiled module is older than its source (`stale`), and the project's test suite
-refuses to run on a stale build.
+`compliance` warns when a module the build was made from changed after it (`stale`), and refuses to go on
+when an earlier build left extensions that the current one does not have (`leftovers`: they would fail on
+import); the project's test suite refuses to run on a stale build.
 """
 
 from __future__ import annotations
@@ -115,16 +119,28 @@ def build_inputs() -> list[str]:
 
 
 def stale() -> list[str]:
-    """The build's inputs that changed after the build (all of `COMPILED` when the build's manifest is missing);
-    empty when nothing is compiled."""
+    """The build's inputs that changed after the build; all of them when the build's manifest is missing or an
+    earlier build left extensions of modules `COMPILED` no longer lists; empty when nothing is compiled."""
     built = [ext for m in COMPILED if (ext := extension_of(m)) is not None]
-    if not built:
+    extra = leftovers()
+    if not built and not extra:
         return []
-    if not MANIFEST.exists():
-        return list(COMPILED)
+    if not MANIFEST.exists() or extra:
+        return sorted({*COMPILED, *extra})
     made = MANIFEST.stat().st_mtime  # set to the time the build read its inputs
     inputs = MANIFEST.read_text(encoding="utf-8").split()
     return [m for m in inputs if not source_of(m).exists() or source_of(m).stat().st_mtime > made]
+
+
+def check() -> None:
+    """At import: refuse a build whose extensions do not belong together, warn when the build is stale."""
+    extra = leftovers()
+    if extra:
+        raise ImportError(
+            f"compiled extensions from an earlier build ({', '.join(extra)}) do not belong to the current one; run "
+            f"`{sys.executable} {Path(__file__).resolve()} build` (or `make`), or `... clean` for pure Python"
+        )
+    warn_if_stale()
 
 
 def warn_if_stale() -> None:
@@ -140,11 +156,28 @@ def warn_if_stale() -> None:
 
 
 def artefacts() -> list[Path]:
-    """Every file the build put in the package: the extensions, mypyc's runtime library and the manifest."""
-    found = [ext for m in COMPILED if (ext := extension_of(m)) is not None]
-    runtime = PACKAGE / "_native__mypyc"
-    found += [p for suffix in EXTENSION_SUFFIXES if (p := runtime.with_name(runtime.name + suffix)).exists()]
+    """Every file a build put in the package: extensions beside their sources (this build's or an earlier one's,
+    whatever `COMPILED` then held), mypyc's runtime library, and the manifest."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.so")) + sorted(PACKAGE.rglob("*.pyd")):
+        suffix = next((s for s in EXTENSION_SUFFIXES if path.name.endswith(s)), None)
+        if suffix is None:
+            continue
+        stem = path.name[: -len(suffix)]
+        if (path.parent / f"{stem}.py").exists() or (path.parent == PACKAGE and stem == "_native__mypyc"):
+            found.append(path)
     return found + ([MANIFEST] if MANIFEST.exists() else [])
+
+
+def leftovers() -> list[str]:
+    """Modules with a compiled extension that `COMPILED` no longer lists (an earlier build's)."""
+    listed = {extension_of(m) for m in COMPILED}
+    out = []
+    for path in artefacts():
+        if path.suffix in (".so", ".pyd") and path.name.split(".")[0] != "_native__mypyc" and path not in listed:
+            parts = path.relative_to(ROOT).parts
+            out.append(".".join([*parts[:-1], path.name.split(".")[0]]))
+    return out
 
 
 def clean() -> list[Path]:
@@ -181,7 +214,7 @@ def build(*, force: bool = False, opt_level: str = "3") -> bool:
     """
     import subprocess
 
-    if not force and len(compiled()) == len(COMPILED) and not stale():
+    if not force and len(compiled()) == len(COMPILED) and not stale():  # (stale() covers leftovers)
         return False
     try:
         import mypyc  # noqa: F401
@@ -214,3 +247,43 @@ def build(*, force: bool = False, opt_level: str = "3") -> bool:
     MANIFEST.write_text("\n".join(inputs) + "\n", encoding="utf-8")
     os.utime(MANIFEST, (started, started))
     return True
+
+
+def status_lines() -> tuple[list[str], bool]:
+    """What `status` prints, and whether the build is current (or absent)."""
+    done, old = compiled(), stale()
+    lines = [f"{len(done)} of {len(COMPILED)} modules compiled"]
+    lines += [f"  {'compiled' if m in done else 'source':8} {m}" for m in COMPILED]
+    if old:
+        lines.append(f"stale: changed since the build: {', '.join(old)}; run the build again")
+    return lines, not old
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python compliance/native.py build|status|clean [--force]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="compliance/native.py", description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=["build", "status", "clean"])
+    parser.add_argument("--force", action="store_true", help="build even when the build is current")
+    args = parser.parse_args(argv)
+    if args.command == "clean":
+        print(f"removed {len(clean())} compiled file(s); the pure-Python modules are in use")
+        return 0
+    if args.command == "status":
+        lines, current = status_lines()
+        print("\n".join(lines))
+        return 0 if current else 1
+    started = time.perf_counter()
+    try:
+        built = build(force=args.force)
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    took = f"in {time.perf_counter() - started:.0f} s" if built else "(current)"
+    print(f"compiled build of {len(COMPILED)} modules {took}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

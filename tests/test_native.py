@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,7 +24,10 @@ def test_every_compiled_module_is_a_plain_module_without_pydantic_models() -> No
         loaded = importlib.import_module(module)
         classes = [c for c in vars(loaded).values() if isinstance(c, type) and c.__module__ == module]
         assert not [c for c in classes if issubclass(c, BaseModel)], module
-        assert "__dict__" not in source.read_text(encoding="utf-8"), module
+        text = source.read_text(encoding="utf-8")
+        assert "__dict__" not in text, module  # a compiled class has no __dict__
+        # a compiled module's own __file__ may not be where it lives (another module's, e.g. the package's, is)
+        assert not re.search(r"(?<![.\w])__file__", text), module
 
 
 def test_a_build_older_than_one_of_its_inputs_is_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,8 +54,16 @@ def test_a_build_older_than_one_of_its_inputs_is_stale(tmp_path: Path, monkeypat
     assert native.stale() == ["compliance.model"]
     with pytest.warns(native.StaleBuildWarning, match=r"compliance\.model"):
         native.warn_if_stale()
-    assert sorted(native.clean()) == sorted([ext, manifest])
-    assert native.compiled() == native.stale() == []
+    # an extension an earlier build left for a module no longer compiled would fail on import: refused
+    (package / "model.py").touch()
+    left = package / ("model" + importlib.machinery.EXTENSION_SUFFIXES[0])
+    left.write_bytes(b"")
+    assert native.leftovers() == ["compliance.model"]
+    assert native.stale() == ["compliance.memo", "compliance.model"]
+    with pytest.raises(ImportError, match=r"earlier build \(compliance\.model\)"):
+        native.check()
+    assert sorted(native.clean()) == sorted([ext, left, manifest])
+    assert native.compiled() == native.stale() == native.leftovers() == []
 
 
 def test_the_build_inputs_are_the_compiled_modules_and_what_they_import() -> None:
@@ -68,3 +82,15 @@ def test_the_compiled_build_is_the_code_that_runs() -> None:
         loaded = importlib.import_module(module)
         assert loaded.__spec__ is not None
         assert not str(loaded.__spec__.origin).endswith(".py"), module
+
+
+def test_the_shipped_rulesets_and_list_are_found_from_any_directory(tmp_path: Path) -> None:
+    """Files are located from the package, not the working directory (compiled or not)."""
+    script = (
+        "from compliance import Engine; from compliance.screening import Screener;"
+        "e = Engine.load('us-ear', overlays=['chip-security-act']); s = Screener.default();"
+        "print(e.ruleset.id, len(s.snapshots[0].entries) > 80)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["us-ear", "True"]

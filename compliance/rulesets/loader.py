@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+import compliance
 from compliance.conditions import (
     Compare,
     Condition,
@@ -85,13 +86,20 @@ class Rule:
     """Per (alias, field), the values the rule's tests name (e.g. the groups a `*_groups` test lists)."""
     because_parts: tuple[tuple[str, str | None], ...] = ()
     """The `because` template parsed once: (literal text, placeholder or None) pairs."""
+    spans: tuple[tuple[dt.date | None, dt.date | None, Period], ...] = field(
+        init=False, default=(), repr=False, compare=False
+    )
+    """(first day, last day, period) of each effective period, read once (every evaluation asks)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "spans", tuple((p.start, p.end, p) for p in self.spec.periods()))
 
     @property
     def id(self) -> str:
         return self.spec.id
 
     def in_force(self, day: dt.date) -> bool:
-        return any(p.contains(day) for p in self.spec.periods())
+        return self.period_at(day) is not None
 
     @property
     def file(self) -> str:
@@ -106,7 +114,10 @@ class Rule:
         return RulesetError(message, self.file, self.line)
 
     def period_at(self, day: dt.date) -> Period | None:
-        return next((p for p in self.spec.periods() if p.contains(day)), None)
+        for start, end, period in self.spans:
+            if (start is None or start <= day) and (end is None or day <= end):
+                return period
+        return None
 
 
 @dataclass(frozen=True)
@@ -158,7 +169,9 @@ class Ruleset:
 
 def search_roots() -> list[Path]:
     roots = [Path(p) for p in os.environ.get(RULESETS_ENV, "").split(os.pathsep) if p]
-    here = Path(__file__).resolve().parent.parent.parent / "rulesets"
+    # the project's rulesets/ beside the package, located from the package's __init__ (never compiled: a module
+    # compiled by compliance.native may carry a file attribute that is not where it lives)
+    here = Path(compliance.__file__).resolve().parent.parent / "rulesets"
     roots.append(here)
     roots.append(Path.cwd() / "rulesets")
     return roots
