@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from compliance.model import Party
+from compliance.model import Party, Transaction
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 AS_OF = dt.date(2026, 11, 23)
@@ -24,6 +24,21 @@ def shared(rel: str) -> Path:
 def party(name: str, *, pid: str = "p1", country: str = "US", aliases: list[str] | None = None, **kw: object) -> Party:
     return Party.model_validate(
         {"id": pid, "name": name, "aliases": aliases or [], "roles": ["purchaser"], "country": country, **kw}
+    )
+
+
+def l40s_sale(buyer: Party, *, txn_id: str, day: str = "2026-11-23", destination: str = "SG") -> Transaction:
+    """Eight L40S cards sold from the US to ``buyer`` (the purchaser): the engine tests' screening probe."""
+    return Transaction.model_validate(
+        {
+            "id": txn_id,
+            "date": day,
+            "kind": "sale",
+            "export_from": "US",
+            "destination": destination,
+            "parties": [buyer.model_dump(exclude_defaults=True)],
+            "items": [{"id": "i1", "model": "L40S", "quantity": 8}],
+        }
     )
 
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from screening_helpers import example_listing, party, shared
+from screening_helpers import example_listing, l40s_sale, party, shared
 
 from compliance import Engine
-from compliance.model import Transaction
 from compliance.screening import Screener, dump_yaml_list, import_csl, parse_yaml_list
 from compliance.screening.screener import load_default_snapshot
 
@@ -53,19 +52,8 @@ def test_a_warm_engine_stops_flagging_a_listing_the_day_after_it_ends() -> None:
     engine = Engine.load("us-ear", screener=screener)
 
     def evaluate(day: str) -> list[str]:
-        txn = Transaction.model_validate(
-            {
-                "id": f"T-{day}",
-                "date": day,
-                "kind": "sale",
-                "export_from": "US",
-                "destination": "CN",
-                "parties": [
-                    {"id": "p1", "name": "Example Compute Leasing Co Ltd", "roles": ["purchaser"], "country": "CN"}
-                ],
-                "items": [{"id": "i1", "model": "L40S", "quantity": 8}],
-            }
-        )
+        buyer = party("Example Compute Leasing Co Ltd", country="CN")
+        txn = l40s_sale(buyer, txn_id=f"T-{day}", day=day, destination="CN")
         det = engine.evaluate(txn)
         assert det.outcome.value != "error", det.error
         return sorted({f.rule_id for f in det.findings if f.rule_id.startswith("EL-")})

@@ -12,11 +12,10 @@ import hashlib
 import pickle
 
 import pytest
-from screening_helpers import AS_OF, example_listing, party, shared
+from screening_helpers import AS_OF, example_listing, l40s_sale, party, shared
 
 from compliance import Engine
 from compliance.evidence import ListIdentifier
-from compliance.model import Transaction
 from compliance.screening import Screener, dump_yaml_list, import_csl, parse_yaml_list
 from compliance.screening.accepted import create_decision, party_screened_sha256
 from compliance.screening.delta import diff_snapshots, rescreen
@@ -204,25 +203,8 @@ def test_identifiers_join_the_hashes_only_when_given() -> None:
 
 def test_the_engine_decides_an_identifier_hit_and_says_what_it_rests_on() -> None:
     engine = Engine.load("us-ear", screener=Screener([parse_yaml_list(LISTED, "listed.yaml")]))
-    txn = Transaction.model_validate(
-        {
-            "id": "T-LEI",
-            "date": "2026-11-23",
-            "kind": "sale",
-            "export_from": "US",
-            "destination": "SG",
-            "parties": [
-                {
-                    "id": "p1",
-                    "name": "Harbour Lights Computing Pte Ltd",
-                    "roles": ["purchaser"],
-                    "country": "SG",
-                    "identifiers": {"lei": "9845001B2AD43E6A5D21"},
-                }
-            ],
-            "items": [{"id": "i1", "model": "L40S", "quantity": 8}],
-        }
-    )
+    buyer = party("Harbour Lights Computing Pte Ltd", country="SG", identifiers={"lei": "9845001B2AD43E6A5D21"})
+    txn = l40s_sale(buyer, txn_id="T-LEI")
     det = engine.evaluate(txn)
     el = [f for f in det.findings if f.rule_id == "EL-PARTY"]
     assert len(el) == 1, [f.rule_id for f in det.findings]
@@ -278,19 +260,7 @@ def test_a_malformed_identifier_in_a_yaml_list_names_its_entry_and_line() -> Non
 def test_a_name_hit_says_its_score_and_the_name_form_that_scored() -> None:
     """The reason of a name hit gives the name score, and the listed name form that scored when it is not the
     entry's name as written (here the name without its parenthesised short form)."""
-    txn = Transaction.model_validate(
-        {
-            "id": "T-NAME",
-            "date": "2026-11-23",
-            "kind": "sale",
-            "export_from": "US",
-            "destination": "SG",
-            "parties": [
-                {"id": "p1", "name": "Example Compute Leasing Co., Ltd.", "roles": ["purchaser"], "country": "CN"}
-            ],
-            "items": [{"id": "i1", "model": "L40S", "quantity": 8}],
-        }
-    )
+    txn = l40s_sale(party("Example Compute Leasing Co., Ltd.", country="CN"), txn_id="T-NAME")
     reasons = {}
     for name in ("Example Compute Leasing Co., Ltd.", "Example Compute Leasing Co., Ltd. (ECL)"):
         listing = BARE.replace("Example Compute Leasing Co., Ltd.", name)
