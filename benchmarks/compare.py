@@ -10,7 +10,9 @@ transactions (the 50-rule ruleset and transaction generator of ``benchmarks/engi
 Each run evaluates ``--n`` transactions after a 500-transaction warm-up and reports its median and mean
 ``Engine.evaluate`` latency; the summary is the median over runs and the ratio head/base. The base (and a
 head given as a revision) is checked out in a temporary git worktree and imported from there, with this
-environment's packages. Writes benchmarks/results/compare-engine.json and prints it.
+environment's packages; a checkout runs its pure-Python modules unless ``--compiled`` builds it
+(docs/engine.md, "The compiled build"), and each revision's label says whether it ran compiled. Writes
+benchmarks/results/compare-engine.json and prints it.
 """
 
 from __future__ import annotations
@@ -88,12 +90,23 @@ def _revision(root: Path) -> str:
     return out.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
+def _compiled(root: Path) -> bool:
+    """Whether the tree under ``root`` holds a compiled build (compliance.native's runtime library)."""
+    return any((root / "compliance").glob("_native__mypyc*"))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--base", default="HEAD", help="git revision of the old code (default HEAD)")
     parser.add_argument("--head", default=None, help="git revision of the new code (default: the working tree)")
     parser.add_argument("--runs", type=int, default=4, help="runs of each, alternating")
     parser.add_argument("--n", type=int, default=4000, help="measured evaluations per run")
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="compile the checked-out revisions too (compliance/native.py build; the working tree is measured as "
+        "it is): without it they run their pure-Python modules",
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "benchmarks" / "results" / "compare-engine.json")
     args = parser.parse_args()
@@ -110,7 +123,11 @@ def main() -> int:
                 head = _checkout(args.head, Path(tmp) / "head")
                 worktrees.append(head)
             roots = {"base": base, "head": head}
-            labels = {name: _revision(root) for name, root in roots.items()}
+            if args.compiled:
+                for tree in worktrees:
+                    if (tree / "compliance" / "native.py").exists():
+                        subprocess.run([sys.executable, str(tree / "compliance" / "native.py"), "build"], check=True)
+            labels = {name: _revision(root) + (" compiled" if _compiled(root) else "") for name, root in roots.items()}
             runs: dict[str, list[dict[str, float]]] = {"base": [], "head": []}
             for i in range(args.runs):
                 for name in ("base", "head") if i % 2 == 0 else ("head", "base"):
