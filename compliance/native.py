@@ -121,8 +121,11 @@ def build_inputs() -> list[str]:
 def stale() -> list[str]:
     """The build's inputs that changed after the build; all of them when the build's manifest is missing or an
     earlier build left extensions of modules `COMPILED` no longer lists; empty when nothing is compiled."""
+    return _stale(leftovers())
+
+
+def _stale(extra: list[str]) -> list[str]:
     built = [ext for m in COMPILED if (ext := extension_of(m)) is not None]
-    extra = leftovers()
     if not built and not extra:
         return []
     if not MANIFEST.exists() or extra:
@@ -140,12 +143,15 @@ def check() -> None:
             f"compiled extensions from an earlier build ({', '.join(extra)}) do not belong to the current one; run "
             f"`{sys.executable} {Path(__file__).resolve()} build` (or `make`), or `... clean` for pure Python"
         )
-    warn_if_stale()
+    _warn(_stale(extra))
 
 
 def warn_if_stale() -> None:
     """Warn (at import) when a module the compiled build was made from changed after the build."""
-    old = stale()
+    _warn(stale())
+
+
+def _warn(old: list[str]) -> None:
     if old:
         warnings.warn(
             f"the compiled build is older than {', '.join(old)}: changes there are not (wholly) in effect until "
