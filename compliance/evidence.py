@@ -79,6 +79,12 @@ class ListEntry(_Evidence):
         return (self.start_date is None or self.start_date <= day) and (self.end_date is None or day <= self.end_date)
 
 
+def written_name(name: str) -> str:
+    """A list name in the form screening indexes it (and a hit's ``matched_name`` takes): spaces collapsed,
+    punctuation at either end stripped."""
+    return " ".join(name.split()).strip(" .,;:")
+
+
 class ScreeningHit(_Evidence):
     """A party scored against a list entry at or above the review threshold."""
 
@@ -88,7 +94,7 @@ class ScreeningHit(_Evidence):
     """0..1, higher is closer."""
     query_name: str
     matched_name: str
-    """The entry name or alias that matched best."""
+    """The entry name or alias that matched best, as `written_name` gives it (or a part of one)."""
     alignment: list[TokenAlignment] = Field(default_factory=list)
     qualifiers: dict[str, str] = Field(default_factory=dict)
     """Country/address qualifier outcomes, e.g. ``{"country": "match"}``."""

@@ -26,13 +26,14 @@ import); the project's test suite refuses to run on a stale build.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
 import warnings
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 PACKAGE: Final = Path(__file__).resolve().parent
 ROOT: Final = PACKAGE.parent
@@ -68,6 +69,16 @@ COMPILED: Final[tuple[str, ...]] = (
 MANIFEST: Final = PACKAGE / "_native.inputs"
 """Written by `build`: the build's inputs, one module per line (the compiled modules and every module of the
 package they import, directly or not: mypyc reads their types and may copy their ``Final`` constants)."""
+
+
+def by_constructor(obj: Any) -> tuple[type, tuple[object, ...]]:
+    """A dataclass's ``__reduce__``: pickled as a call of its constructor with its ``__init__`` fields.
+
+    Compiled, a frozen dataclass cannot be restored field by field (its ``__setattr__`` refuses) and a class
+    cannot be made without its ``__init__`` arguments; a screener, pickled with its snapshots, forms and
+    identifier matches, depends on this.
+    """
+    return (type(obj), tuple(getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init))
 
 
 class StaleBuildWarning(RuntimeWarning):

@@ -15,7 +15,14 @@ from typing import Any, Protocol
 
 from compliance.classify import declared_eccn_conflict, is_determinate, item_key
 from compliance.countries import CountryGroups
-from compliance.evidence import Classification, ItemClassifier, ListedOwnership, PartyScreener, ScreeningHit
+from compliance.evidence import (
+    Classification,
+    ItemClassifier,
+    ListedOwnership,
+    PartyScreener,
+    ScreeningHit,
+    written_name,
+)
 from compliance.facts import SHARED, Fact, ProvNote, clean_fields
 from compliance.memo import BoundedCache
 from compliance.model import RECEIVING_ROLES, Item, ListRef, Party, Provenance, ReviewPolicy, Role, Transaction
@@ -638,8 +645,7 @@ def _hit_evidence(hit: ScreeningHit) -> str:
         name = hit.qualifiers.get("name_score", "")
         return f"it gives identifier {hit.qualifiers['identifier']}, which the entry lists; name score {name}"
     # the name form that scored, when it is not the entry's name as written (an alias, a part of the name)
-    listed = " ".join(hit.entry.name.split()).strip(" .,;:")
-    against = "" if hit.matched_name in (hit.entry.name, listed) else f' against "{hit.matched_name}"'
+    against = "" if hit.matched_name == written_name(hit.entry.name) else f' against "{hit.matched_name}"'
     return f"name score {hit.score:.3f}{against}"
 
 

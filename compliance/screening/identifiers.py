@@ -25,6 +25,7 @@ from typing import Final
 
 from compliance.evidence import ListEntry, ListIdentifier
 from compliance.model import Party
+from compliance.native import by_constructor
 
 SCHEMES: Final[Mapping[str, str]] = {
     # the CSL's label (its ``ids`` column) -> our scheme
@@ -190,9 +191,8 @@ class IdentifierMatch:
     issuer: str | None
     """The issuing country: the list's, or read from a VAT number's prefix (see `comparable`)."""
 
-    def __reduce__(self) -> tuple[type[IdentifierMatch], tuple[int, ListIdentifier, str | None]]:
-        # pickled with its screener; compiled (compliance.native), restored only through the constructor
-        return (IdentifierMatch, (self.entry, self.identifier, self.issuer))
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return by_constructor(self)  # compiled, a frozen dataclass unpickles only through its constructor
 
 
 class IdentifierIndex:

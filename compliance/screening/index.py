@@ -62,7 +62,7 @@ import numpy.typing as npt
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from compliance.evidence import ListEntry
+from compliance.evidence import ListEntry, written_name
 from compliance.screening.normalize import NameForm, analyze, phonetic_key
 from compliance.screening.scorer import INITIAL_SIM, MERGE_MIN_SIM, singular, token_similarity
 from compliance.screening.scorer import MIN_PHONETIC_KEY as _MIN_PHONETIC
@@ -113,7 +113,7 @@ def search_names(entry: ListEntry) -> list[str]:
     out: list[str] = []
 
     def add(name: str) -> None:
-        name = " ".join(name.split()).strip(" .,;:")
+        name = written_name(name)
         if name and name not in out:
             out.append(name)
 

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from compliance.errors import ComplianceError
 from compliance.evidence import ListEntry
 from compliance.model import ListRef, ReviewPolicy
+from compliance.native import by_constructor
 
 
 class ListFormatError(ComplianceError, ValueError):
@@ -173,11 +174,8 @@ class ListSnapshot:
         if not self.sha256:
             object.__setattr__(self, "sha256", self.content_sha256())
 
-    def __reduce__(self) -> tuple[type[ListSnapshot], tuple[object, ...]]:
-        # Pickled as a constructor call (a screener travels to Dask workers with its snapshots): compiled by
-        # mypyc (compliance.native), a frozen dataclass cannot be restored field by field.
-        fields = (self.source, self.title, self.sources, self.source_sha256, self.sha256)
-        return (ListSnapshot, (self.list_id, self.entries, self.snapshot_date, *fields))
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return by_constructor(self)  # compiled, a frozen dataclass unpickles only through its constructor
 
     def content_sha256(self) -> str:
         hashes = sorted(f"{e.list_id}/{e.entry_id}/{e.content_sha256 or entry_content_sha256(e)}" for e in self.entries)

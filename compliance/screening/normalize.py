@@ -28,6 +28,8 @@ from typing import Final, Literal
 from anyascii import anyascii
 from pypinyin import lazy_pinyin
 
+from compliance.native import by_constructor
+
 TokenKind = Literal["core", "generic", "stop", "form", "num", "syl", "initial"]
 
 # ---------------------------------------------------------------------------------------------
@@ -441,10 +443,8 @@ class NameForm:
     def text(self) -> str:
         return " ".join(self.tokens)
 
-    def __reduce__(self) -> tuple[type[NameForm], tuple[object, ...]]:
-        # a pickled screener holds its index's forms; compiled (compliance.native), a frozen dataclass is
-        # restored only through its constructor
-        return (NameForm, (self.original, self.tokens, self.kinds, self.weights, self.phonetics, self.total_weight))
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return by_constructor(self)  # compiled, a frozen dataclass unpickles only through its constructor
 
 
 def normalize_text(name: str) -> str:
