@@ -42,6 +42,9 @@ SHARED_LIBRARY: Final = "compliance._native"
 BUILD_DIR: Final = ROOT / "build" / "mypyc"
 
 COMPILED: Final[tuple[str, ...]] = (
+    "compliance.batch.layout",
+    "compliance.batch.readers",
+    "compliance.batch.worker",
     "compliance.conditions",
     "compliance.countries",
     "compliance.engine.alpha",

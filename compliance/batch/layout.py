@@ -41,6 +41,7 @@ import yaml
 
 from compliance.errors import InputError
 from compliance.model import Role
+from compliance.native import by_constructor
 
 TRANSACTION_COLUMNS: tuple[str, ...] = (
     "transaction_id",
@@ -211,6 +212,9 @@ class ColumnMapping:
         merged = {**self.side_files, **{k: Path(v) for k, v in side.items()}}
         return replace(self, side_files=merged)
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return by_constructor(self)  # compiled, a frozen dataclass unpickles only through its constructor
+
 
 @dataclass(frozen=True)
 class Header:
@@ -253,6 +257,9 @@ class Header:
         used = {ext for _, ext in positions.values()}
         return cls(positions, tuple(n for n in by_name if n not in used))
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return by_constructor(self)  # compiled, a frozen dataclass unpickles only through its constructor
+
 
 class SourceRow:
     """One CSV (or Parquet) row: its non-blank values by canonical column, in header order.
@@ -267,14 +274,24 @@ class SourceRow:
 
     __slots__ = ("_format", "_raw", "_texts", "line", "names", "source", "transaction_id")
 
-    def __init__(self, line: int, source: str, texts: Mapping[str, str], names: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        line: int,
+        source: str,
+        texts: Mapping[str, str] | None,
+        names: Mapping[str, str],
+        *,
+        raw: str | tuple[str, ...] = "",
+        row_format: RowFormat | None = None,
+        transaction_id: str | None = None,
+    ) -> None:
         self.line = line
         self.source = source
         self.names = names
-        self.transaction_id: str | None = texts.get("transaction_id")
+        self.transaction_id: str | None = texts.get("transaction_id") if texts is not None else transaction_id
         self._texts: Mapping[str, str] | None = texts
-        self._raw: str | tuple[str, ...] = ""
-        self._format: RowFormat | None = None
+        self._raw: str | tuple[str, ...] = raw
+        self._format: RowFormat | None = row_format
 
     @classmethod
     def from_text(
@@ -288,10 +305,7 @@ class SourceRow:
     ) -> SourceRow:
         """A row from the text the CSV reader consumed for it: one line, or the lines of a record with quoted
         line breaks. ``row_format`` reads it again; the row must have all the columns it picks."""
-        row = cls.__new__(cls)
-        row.line, row.source, row.names, row.transaction_id = line, source, names, transaction_id
-        row._texts, row._raw, row._format = None, raw, row_format
-        return row
+        return cls(line, source, None, names, raw=raw, row_format=row_format, transaction_id=transaction_id)
 
     @property
     def texts(self) -> Mapping[str, str]:
@@ -343,12 +357,18 @@ class RowFormat:
         cells = next(csv.reader([raw] if isinstance(raw, str) else raw, delimiter=self.delimiter))
         return {c: t for c, i in zip(self.columns, self.indices, strict=True) if (t := cells[i].strip())}
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return by_constructor(self)  # compiled, a frozen dataclass unpickles only through its constructor
+
 
 @dataclass(frozen=True)
 class SideRows:
     """Side-file rows of one transaction, by kind."""
 
     rows: Mapping[str, tuple[SourceRow, ...]] = field(default_factory=dict)
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return by_constructor(self)  # compiled, a frozen dataclass unpickles only through its constructor
 
 
 _NO_SIDE_ROWS = SideRows()

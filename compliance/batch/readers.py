@@ -32,6 +32,7 @@ from compliance.batch.layout import (
 )
 from compliance.errors import InputError
 from compliance.model import Transaction
+from compliance.native import by_constructor
 from compliance.records import Record, first_validation_error, record_from_line, record_from_object
 
 INPUT_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
@@ -68,6 +69,9 @@ class InputSet:
     files: list[Path]
     rows_read: int
     ignored_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return by_constructor(self)  # compiled, a frozen dataclass unpickles only through its constructor
 
 
 def input_files(paths: Sequence[Path]) -> list[Path]:
@@ -162,6 +166,9 @@ class _Decoded:
     """An already decoded JSON value (from a .json file or a DataFrame column)."""
 
     value: Any
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return by_constructor(self)  # compiled, a frozen dataclass unpickles only through its constructor
 
 
 def _frame_grouped(

@@ -22,6 +22,7 @@ from compliance.batch.readers import RawRecord, parse
 from compliance.engine import Engine
 from compliance.evidence import ItemClassifier
 from compliance.model import Determination, Outcome
+from compliance.native import by_constructor
 
 HOOK_ENV = "COMPLIANCE_BATCH_WORKER_HOOK"
 """``module:function`` called with each RawRecord before it is evaluated (test hook; see batch.testing)."""
@@ -93,6 +94,9 @@ class EngineSpec:
         if audit is not None:
             audit.attach(engine)
         return engine
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return by_constructor(self)  # compiled, a frozen dataclass unpickles only through its constructor
 
 
 @dataclass(frozen=True, slots=True)
