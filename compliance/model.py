@@ -147,7 +147,8 @@ class Party(_Strict):
     @field_validator("roles")
     @classmethod
     def _unique_roles(cls, roles: list[Role]) -> list[Role]:
-        return sorted(set(roles), key=lambda r: r.value)
+        # Role is a StrEnum: members sort as their values
+        return roles if len(roles) == 1 else sorted(set(roles))
 
 
 class ItemSpecs(_Strict):

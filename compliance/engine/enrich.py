@@ -117,12 +117,15 @@ class Enricher:
         period_of = getattr(self.screener, "as_of_period", None)
         object.__setattr__(self, "screening_period", period_of if callable(period_of) else _same_day)
 
-    def screen_party(self, party: Party, as_of: dt.date) -> list[ScreeningHit]:
-        """Hits for a party, from the cache when its screened fields were seen before in that period."""
+    def screen_party(self, party: Party, as_of: dt.date, period: Hashable | None = None) -> list[ScreeningHit]:
+        """Hits for a party, from the cache when its screened fields were seen before in that period.
+
+        ``period`` is ``screening_period(as_of)``, when the caller has it already (once per transaction)."""
         assert self.screener is not None
         screener = self.screener
         threshold = self.ruleset.screening.review_threshold
-        period = self.screening_period(as_of)
+        if period is None:
+            period = self.screening_period(as_of)
         aliases = tuple(party.aliases)
         identifiers = tuple(sorted(party.identifiers.items()))
         # Accepted-match decisions bind to the party id and these screened fields, so both are the key.
@@ -174,8 +177,9 @@ class Enricher:
         assert self.screener is not None
         settings = self.ruleset.screening
         listed: dict[str, ReviewPolicy | None] = {}
+        period = self.screening_period(as_of)
         for party in txn.parties:
-            for hit in self.screen_party(party, as_of):
+            for hit in self.screen_party(party, as_of, period):
                 if hit.suppressed_by is not None:
                     ev.suppressed_hits.append(hit)
                     continue
