@@ -1,6 +1,6 @@
 # `make demo` screens the news-case fixtures on the embedded default ruleset;
 # `make test` runs lint, type checks and the test suite. Both build .venv from scratch when missing, and
-# compile the engine's and the screener's modules with mypyc (compliance/native.py; docs/engine.md).
+# compile the engine's, the screener's and the batch runner's modules with mypyc (compliance/native.py; docs/engine.md).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python

@@ -1,8 +1,8 @@
-"""The compiled build: the engine's and the screener's own modules compiled to C extensions by mypyc.
+"""The compiled build: the engine's, the screener's and the batch runner's own modules compiled by mypyc.
 
 The modules in `COMPILED` are plain, fully typed Python (``mypy --strict``); mypyc compiles the same source to
 C extension modules that Python imports in their place, and the hot paths (enrichment, the per-fact answers,
-decision, the name pipeline and scorer) run about a quarter faster (docs/engine.md). Nothing else changes:
+decision, the name pipeline and scorer, the batch CSV layout) run faster (docs/engine.md). Nothing else changes:
 the same results, byte for byte, and the pure-Python modules remain the fallback wherever the build was not
 made (a plain ``pip install``, Python 3.12 in CI). ``make`` builds it in place, beside the sources::
 

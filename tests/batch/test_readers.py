@@ -171,3 +171,23 @@ def test_a_row_travels_as_its_raw_text_and_reads_the_same_in_a_worker(
     ]
     assert direct[0].transaction is not None
     assert direct[0].transaction.parties[0].name == "Acme\nCloud"
+
+
+def test_what_crosses_to_a_worker_pickles_to_an_equal_value(export: tuple[Path, ColumnMapping]) -> None:
+    """The spec (with its column mapping) and the records go to spawned workers and Dask pickled; compiled, a
+    frozen dataclass unpickles only through its constructor, so each must come back equal, header included."""
+    import pickle
+
+    from compliance.batch import EngineSpec
+
+    path, mapping = export
+    spec = EngineSpec(overlays=("iaas-kyc-2024",), screening="none", mapping=mapping, output="csv")
+    assert pickle.loads(pickle.dumps(spec)) == spec
+    inputs = read_inputs([path], mapping)
+    again = pickle.loads(pickle.dumps(inputs))
+    assert again == inputs
+    assert (again.files, again.rows_read, again.ignored_columns) == (inputs.files, inputs.rows_read, {})
+    assert [r.index for r in again.records] == [r.index for r in inputs.records]
+    assert [parse(r, mapping).transaction for r in again.records] == [
+        parse(r, mapping).transaction for r in inputs.records
+    ]
