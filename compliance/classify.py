@@ -30,9 +30,10 @@ from typing import Any, Final, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from compliance.copying import replaced
 from compliance.errors import ComplianceError
 from compliance.evidence import Classification
-from compliance.model import Item, ItemSpecs, Provenance, replaced
+from compliance.model import Item, ItemSpecs, Provenance
 
 __all__ = [
     "BIT_LENGTHS",

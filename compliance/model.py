@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import pycountry
 from pydantic import (
@@ -352,21 +352,3 @@ class Determination(_Strict):
     def canonical_json(self) -> str:
         """The determination without ``decision_id`` and ``timestamp``: byte-identical for equal inputs."""
         return self.model_dump_json(exclude={"decision_id", "timestamp"})
-
-
-_M = TypeVar("_M", bound=BaseModel)
-
-
-def replaced(model: _M, changes: dict[str, Any]) -> _M:
-    """``model.model_copy(update=changes)`` (a shallow copy, values not validated, the changed fields counted as
-    set), written out: pydantic's goes through `copy.copy` and costs three times as much. The engine calls it on
-    hot paths (findings re-addressed to a new transaction, classifications to another item id)."""
-    cls = type(model)
-    new = cls.__new__(cls)
-    values = model.__dict__.copy()
-    values.update(changes)
-    object.__setattr__(new, "__dict__", values)
-    object.__setattr__(new, "__pydantic_fields_set__", model.__pydantic_fields_set__ | changes.keys())
-    object.__setattr__(new, "__pydantic_extra__", model.__pydantic_extra__)
-    object.__setattr__(new, "__pydantic_private__", model.__pydantic_private__)
-    return new

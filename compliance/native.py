@@ -46,6 +46,7 @@ COMPILED: Final[tuple[str, ...]] = (
     "compliance.batch.readers",
     "compliance.batch.worker",
     "compliance.conditions",
+    "compliance.copying",
     "compliance.countries",
     "compliance.engine.alpha",
     "compliance.engine.backends",

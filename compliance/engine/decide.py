@@ -12,11 +12,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from compliance.conditions import Condition, _show, eval_test, referenced_fields
+from compliance.copying import replaced
 from compliance.engine.backends import Activation
 from compliance.engine.enrich import to_provenance
 from compliance.facts import SHARED, Fact, ProvNote
 from compliance.memo import BoundedCache
-from compliance.model import BoundFact, Finding, Provenance, ReviewPolicy, replaced
+from compliance.model import BoundFact, Finding, Provenance, ReviewPolicy
 from compliance.rulesets.loader import Rule, Ruleset
 from compliance.rulesets.schema import Period, PolicyFromFact
 
