@@ -1,10 +1,20 @@
-"""The suite tests the code as it is: it refuses to run on a compiled build older than its sources."""
+"""The suite tests the code as it is: it refuses to run on a compiled build older than its sources.
+
+It also keeps kept screeners (compliance.screening.prebuilt) in a directory of its own, removed at the end,
+never in the user's cache; spawned batch workers inherit the setting."""
 
 from __future__ import annotations
+
+import os
+import shutil
+import tempfile
 
 import pytest
 
 from compliance import native
+from compliance.screening.prebuilt import CACHE_ENV
+
+_CACHE: list[str] = []
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -15,3 +25,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             "`compliance native build` (or `compliance native clean` to test the pure-Python modules)",
             returncode=4,
         )
+    _CACHE.append(tempfile.mkdtemp(prefix="compliance-test-cache-"))
+    os.environ[CACHE_ENV] = _CACHE[0]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    for folder in _CACHE:
+        shutil.rmtree(folder, ignore_errors=True)

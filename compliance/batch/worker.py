@@ -87,9 +87,11 @@ class EngineSpec:
         if self.screening == "none":
             screener = None
         elif self.screening != "default":
-            from compliance.screening.screener import Screener
+            from compliance.screening.importers import load_list
+            from compliance.screening.prebuilt import screener_for
 
-            screener = Screener.from_files(self.screening)
+            # every worker loads the same lists: the first to build the screener keeps it on disk
+            screener = screener_for([load_list(p) for p in self.screening])
         engine = Engine.load(self.ruleset, self.overlays, backend=self.backend, screener=screener, on_decision=audit)
         if audit is not None:
             audit.attach(engine)
