@@ -90,6 +90,27 @@ def diff_cmd(
     _emit(diff.summary())
 
 
+@lists_app.command("cache")
+def cache_cmd(
+    clear: Annotated[bool, typer.Option("--clear", help="remove every kept screener")] = False,
+) -> None:
+    """Kept screeners (built once per list content, read by later runs and batch workers): where, which, how big."""
+    from compliance.screening import prebuilt
+
+    where = prebuilt.cache_dir()
+    removed = prebuilt.clear() if clear else None
+    files = prebuilt.kept()
+    report: dict[str, Any] = {
+        "directory": None if where is None else str(where / "screeners"),
+        "enabled": where is not None,
+        "files": files,
+        "bytes": sum(f["bytes"] for f in files),
+    }
+    if removed is not None:
+        report["removed"] = removed
+    _emit(report)
+
+
 def rescreen(
     since: Annotated[Path, typer.Option("--since", help="the list snapshot the parties were last screened against")],
     parties: Annotated[Path, typer.Option("--parties", "-p", help="stored transactions or parties (JSONL or JSON)")],

@@ -22,6 +22,7 @@ The directory is ``$COMPLIANCE_CACHE_DIR`` when set (``off`` turns the cache off
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import importlib.metadata
 import os
@@ -31,6 +32,7 @@ import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from compliance.screening.lists import ListSnapshot
 from compliance.screening.screener import Screener
@@ -157,10 +159,35 @@ def _write(folder: Path, path: Path, screener: Screener) -> None:
         warnings.warn(f"{folder}: the screener could not be kept ({exc})", PrebuiltWarning, stacklevel=3)
 
 
+def kept(directory: Path | None = None) -> list[dict[str, Any]]:
+    """The kept screeners, most recently used first: file, size in bytes and last use (ISO time, UTC)."""
+    where = directory if directory is not None else cache_dir()
+    if where is None or not (where / "screeners").is_dir():
+        return []
+    out: list[dict[str, Any]] = []
+    for path in sorted((where / "screeners").glob("*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True):
+        st = path.stat()
+        used = dt.datetime.fromtimestamp(st.st_mtime, dt.UTC).isoformat(timespec="seconds")
+        out.append({"file": str(path), "bytes": st.st_size, "last_used": used})
+    return out
+
+
+def clear(directory: Path | None = None) -> int:
+    """Remove every kept screener (and any write left half done); returns how many files were removed."""
+    where = directory if directory is not None else cache_dir()
+    if where is None or not (where / "screeners").is_dir():
+        return 0
+    removed = 0
+    for path in [*(where / "screeners").glob("*.pickle"), *(where / "screeners").glob(".screener-*.tmp")]:
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 def _prune(folder: Path) -> None:
     files = sorted(folder.glob("*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in files[KEEP:]:
         old.unlink(missing_ok=True)
 
 
-__all__ = ["CACHE_ENV", "KEEP", "PrebuiltWarning", "cache_dir", "screener_for", "screener_key"]
+__all__ = ["CACHE_ENV", "KEEP", "PrebuiltWarning", "cache_dir", "clear", "kept", "screener_for", "screener_key"]

@@ -99,3 +99,23 @@ def test_the_cache_can_be_turned_off_and_pruned(
     assert len(left) == prebuilt.KEEP
     assert f"{screener_key([snapshot])}.pickle" in left
     assert f"{0:064x}.pickle" not in left and f"{1:064x}.pickle" not in left
+
+
+def test_compliance_lists_cache_shows_and_clears_the_kept_screeners(
+    tmp_path: Path, snapshot: ListSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from compliance.cli.lists_cmd import lists_app
+
+    monkeypatch.setenv(prebuilt.CACHE_ENV, str(tmp_path))
+    screener_for([snapshot])
+    shown = json.loads(CliRunner().invoke(lists_app, ["cache"]).output)
+    assert shown["directory"] == str(tmp_path / "screeners") and shown["enabled"] is True
+    assert [Path(f["file"]).name for f in shown["files"]] == [f"{screener_key([snapshot])}.pickle"]
+    assert shown["bytes"] == shown["files"][0]["bytes"] > 0
+    cleared = json.loads(CliRunner().invoke(lists_app, ["cache", "--clear"]).output)
+    assert cleared["removed"] == 1 and cleared["files"] == [] and cleared["bytes"] == 0
+    assert not list((tmp_path / "screeners").iterdir())
