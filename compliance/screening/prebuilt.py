@@ -23,6 +23,7 @@ The directory is ``$COMPLIANCE_CACHE_DIR`` when set (``off`` turns the cache off
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import importlib.metadata
 import os
@@ -70,9 +71,9 @@ def screener_for(snapshots: Sequence[ListSnapshot], directory: Path | None = Non
         return Screener(list(snapshots))
     folder = where / "screeners"
     path = folder / f"{screener_key(snapshots)}.pickle"
-    kept = _read(path)
-    if kept is not None:
-        return kept
+    reused = _read(path)
+    if reused is not None:
+        return reused
     screener = Screener(list(snapshots))
     _write(folder, path, screener)
     return screener
@@ -87,25 +88,22 @@ def screener_key(snapshots: Sequence[ListSnapshot]) -> str:
     return h.hexdigest()
 
 
-_FINGERPRINT: list[str] = []
-
-
+@functools.cache
 def _code_fingerprint() -> str:
-    if not _FINGERPRINT:
-        import compliance.evidence
-        import compliance.screening
+    """The code a kept screener depends on: the screening package's source, evidence.py, library versions."""
+    import compliance.evidence
+    import compliance.screening
 
-        h = hashlib.sha256(sys.version.encode())
-        for name in _LIBRARIES:
-            try:
-                h.update(f"{name} {importlib.metadata.version(name)}\n".encode())
-            except importlib.metadata.PackageNotFoundError:
-                h.update(f"{name} -\n".encode())
-        package = Path(compliance.screening.__file__).parent
-        for source in [*sorted(package.glob("*.py")), Path(compliance.evidence.__file__)]:
-            h.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
-        _FINGERPRINT.append(h.hexdigest())
-    return _FINGERPRINT[0]
+    h = hashlib.sha256(sys.version.encode())
+    for name in _LIBRARIES:
+        try:
+            h.update(f"{name} {importlib.metadata.version(name)}\n".encode())
+        except importlib.metadata.PackageNotFoundError:
+            h.update(f"{name} -\n".encode())
+    package = Path(compliance.screening.__file__).parent
+    for source in [*sorted(package.glob("*.py")), Path(compliance.evidence.__file__)]:
+        h.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 def _trusted(path: Path) -> bool:
@@ -161,11 +159,8 @@ def _write(folder: Path, path: Path, screener: Screener) -> None:
 
 def kept(directory: Path | None = None) -> list[dict[str, Any]]:
     """The kept screeners, most recently used first: file, size in bytes and last use (ISO time, UTC)."""
-    where = directory if directory is not None else cache_dir()
-    if where is None or not (where / "screeners").is_dir():
-        return []
     out: list[dict[str, Any]] = []
-    for path in sorted((where / "screeners").glob("*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True):
+    for path in _by_last_use(_folder(directory)):
         st = path.stat()
         used = dt.datetime.fromtimestamp(st.st_mtime, dt.UTC).isoformat(timespec="seconds")
         out.append({"file": str(path), "bytes": st.st_size, "last_used": used})
@@ -174,19 +169,30 @@ def kept(directory: Path | None = None) -> list[dict[str, Any]]:
 
 def clear(directory: Path | None = None) -> int:
     """Remove every kept screener (and any write left half done); returns how many files were removed."""
-    where = directory if directory is not None else cache_dir()
-    if where is None or not (where / "screeners").is_dir():
+    folder = _folder(directory)
+    if folder is None:
         return 0
-    removed = 0
-    for path in [*(where / "screeners").glob("*.pickle"), *(where / "screeners").glob(".screener-*.tmp")]:
+    files = [*folder.glob("*.pickle"), *folder.glob(".screener-*.tmp")]
+    for path in files:
         path.unlink(missing_ok=True)
-        removed += 1
-    return removed
+    return len(files)
+
+
+def _folder(directory: Path | None) -> Path | None:
+    """The folder of kept screeners under ``directory`` (default: `cache_dir()`), if there is one."""
+    where = directory if directory is not None else cache_dir()
+    folder = None if where is None else where / "screeners"
+    return folder if folder is not None and folder.is_dir() else None
+
+
+def _by_last_use(folder: Path | None) -> list[Path]:
+    if folder is None:
+        return []
+    return sorted(folder.glob("*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
 
 
 def _prune(folder: Path) -> None:
-    files = sorted(folder.glob("*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in files[KEEP:]:
+    for old in _by_last_use(folder)[KEEP:]:
         old.unlink(missing_ok=True)
 
 
