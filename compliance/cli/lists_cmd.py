@@ -97,12 +97,12 @@ def cache_cmd(
     """Kept screeners (built once per list content, read by later runs and batch workers): where, which, how big."""
     from compliance.screening import prebuilt
 
-    where = prebuilt.cache_dir()
+    folder = prebuilt.screeners_dir()
     removed = prebuilt.clear() if clear else None
     files = prebuilt.kept()
     report: dict[str, Any] = {
-        "directory": None if where is None else str(where / "screeners"),
-        "enabled": where is not None,
+        "directory": None if folder is None else str(folder),
+        "enabled": folder is not None,
         "files": files,
         "bytes": sum(f["bytes"] for f in files),
     }

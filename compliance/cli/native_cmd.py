@@ -15,26 +15,27 @@ from compliance import native
 native_app = typer.Typer(help="The compiled build (mypyc): build, status, clean.", no_args_is_help=True)
 
 
+def _run(*args: str) -> None:
+    code = native.main(list(args))
+    if code:
+        raise typer.Exit(code)
+
+
 @native_app.command("build")
 def build(
     force: Annotated[bool, typer.Option("--force", help="build even when the build is current")] = False,
 ) -> None:
     """Compile the modules of compliance.native.COMPILED in place (needs mypy and a C compiler)."""
-    code = native.main(["build", *(["--force"] if force else [])])
-    if code:
-        raise typer.Exit(code)
+    _run("build", *(["--force"] if force else []))
 
 
 @native_app.command("status")
 def status() -> None:
     """Which modules run compiled; exit 1 when the build is older than a module it was made from."""
-    lines, current = native.status_lines()
-    typer.echo("\n".join(lines))
-    if not current:
-        raise typer.Exit(1)
+    _run("status")
 
 
 @native_app.command("clean")
 def clean() -> None:
     """Remove the compiled extensions: the pure-Python modules run again."""
-    native.main(["clean"])
+    _run("clean")

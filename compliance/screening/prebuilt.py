@@ -66,17 +66,23 @@ def screener_for(snapshots: Sequence[ListSnapshot], directory: Path | None = Non
 
     ``directory`` defaults to `cache_dir()`; with the cache off the screener is simply built.
     """
-    where = directory if directory is not None else cache_dir()
-    if where is None:
+    folder = screeners_dir(directory)
+    if folder is None:
         return Screener(list(snapshots))
-    folder = where / "screeners"
     path = folder / f"{screener_key(snapshots)}.pickle"
     reused = _read(path)
     if reused is not None:
         return reused
     screener = Screener(list(snapshots))
-    _write(folder, path, screener)
+    _write(path, screener)
     return screener
+
+
+def screeners_dir(directory: Path | None = None) -> Path | None:
+    """The folder the screeners are kept in (``screeners/`` under ``directory``, default `cache_dir()`), or None
+    when the cache is off. It may not exist yet."""
+    where = directory if directory is not None else cache_dir()
+    return None if where is None else where / "screeners"
 
 
 def screener_key(snapshots: Sequence[ListSnapshot]) -> str:
@@ -139,10 +145,11 @@ def _read(path: Path) -> Screener | None:
     return kept if isinstance(kept, Screener) else None
 
 
-def _write(folder: Path, path: Path, screener: Screener) -> None:
+def _write(path: Path, screener: Screener) -> None:
+    folder = path.parent
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not _trusted(path.parent):
+        if not _trusted(folder):
             return
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".screener-", suffix=".tmp")
         try:
@@ -179,9 +186,8 @@ def clear(directory: Path | None = None) -> int:
 
 
 def _folder(directory: Path | None) -> Path | None:
-    """The folder of kept screeners under ``directory`` (default: `cache_dir()`), if there is one."""
-    where = directory if directory is not None else cache_dir()
-    folder = None if where is None else where / "screeners"
+    """`screeners_dir`, when it exists."""
+    folder = screeners_dir(directory)
     return folder if folder is not None and folder.is_dir() else None
 
 
@@ -196,4 +202,14 @@ def _prune(folder: Path) -> None:
         old.unlink(missing_ok=True)
 
 
-__all__ = ["CACHE_ENV", "KEEP", "PrebuiltWarning", "cache_dir", "clear", "kept", "screener_for", "screener_key"]
+__all__ = [
+    "CACHE_ENV",
+    "KEEP",
+    "PrebuiltWarning",
+    "cache_dir",
+    "clear",
+    "kept",
+    "screener_for",
+    "screener_key",
+    "screeners_dir",
+]
