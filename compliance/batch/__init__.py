@@ -20,7 +20,7 @@ from compliance.batch.ledger import OpeningBalances, PriorLedger
 from compliance.batch.pool import BatchError
 from compliance.batch.readers import RawRecord, read_inputs
 from compliance.batch.runner import BatchOptions, BatchSummary, screen_batch
-from compliance.batch.worker import FINDING_COLUMNS, EngineSpec, ResultRow
+from compliance.batch.worker import FINDING_COLUMNS, EngineSpec, ResultBlock, ResultRow
 from compliance.engine.enrich import uses_ledger
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "OpeningBalances",
     "PriorLedger",
     "RawRecord",
+    "ResultBlock",
     "ResultRow",
     "read_inputs",
     "screen_batch",

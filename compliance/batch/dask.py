@@ -29,8 +29,8 @@ from compliance.batch.layout import ColumnMapping, GroupedTransaction
 from compliance.batch.ledger import LedgerEntry, OpeningBalances, PriorLedger, prior_ledgers
 from compliance.batch.pool import BatchError
 from compliance.batch.readers import RawRecord, frame_rows, read_inputs
-from compliance.batch.runner import BatchOptions, BatchSummary
-from compliance.batch.worker import EngineSpec, ResultRow, WorkerState
+from compliance.batch.runner import BatchOptions, BatchSummary, record_block
+from compliance.batch.worker import EngineSpec, ResultBlock, ResultRow, WorkerState
 from compliance.batch.writers import FileSink, MemorySink, ParquetSink, Sink, StreamSink
 from compliance.engine.enrich import uses_ledger
 from compliance.rulesets.loader import load_ruleset
@@ -76,7 +76,7 @@ def _ledger_task(partition: Any, number: int, spec: EngineSpec) -> tuple[int, li
 
 def _evaluate_task(
     partition: Any, number: int, offset: int, spec: EngineSpec, priors: dict[int, PriorLedger]
-) -> list[ResultRow]:
+) -> ResultBlock:
     records = _partition_records(partition, number, spec)
     rebased = [RawRecord(r.index + offset, r.source, r.line, r.payload, r.lines) for r in records]
     return _state(spec).evaluate(rebased, priors)
@@ -191,10 +191,7 @@ def _write_in_order(
     client: Any,
 ) -> None:
     for future in futures:  # in partition order; later partitions keep computing meanwhile
-        rows: list[ResultRow] = client.gather(future)
-        sink.write(rows)
-        for row in rows:
-            summary.add(row)
-            if row.error_kind is not None and on_error is not None:
-                on_error(row)
+        block: ResultBlock = client.gather(future)
+        if len(block):
+            record_block(block, sink, summary, on_error)
         sink.commit()

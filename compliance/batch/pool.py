@@ -50,7 +50,8 @@ class Task:
 @dataclass(frozen=True)
 class Done:
     task: Task
-    result: list[Any]
+    result: Any
+    """The ledger entries of the task's records, or the `ResultBlock` of its evaluation."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def _worker_main(conn: Connection, spec: EngineSpec) -> None:
             return
         task_id, kind, records, priors = message
         try:
-            result: list[Any] = state.ledger_entries(records) if kind == "ledger" else state.evaluate(records, priors)
+            result: Any = state.ledger_entries(records) if kind == "ledger" else state.evaluate(records, priors)
         except Exception:
             conn.send(("task_error", task_id, traceback.format_exc(limit=8)))
             continue
@@ -310,7 +311,7 @@ class InlinePool:
             return []
         task = self._pending.popleft()
         state = self._state
-        result: list[Any] = (
+        result: Any = (
             state.ledger_entries(task.records) if task.kind == "ledger" else state.evaluate(task.records, task.priors)
         )
         return [Done(task, result)]

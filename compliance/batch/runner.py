@@ -29,7 +29,7 @@ from typing import Any
 from compliance.batch.ledger import LedgerEntry, OpeningBalances, PriorLedger, prior_ledgers
 from compliance.batch.pool import BatchError, Crashed, Done, InlinePool, Task, TaskKind, WorkerPool
 from compliance.batch.readers import RawRecord, read_inputs
-from compliance.batch.worker import EngineSpec, ResultRow, crash_row
+from compliance.batch.worker import EngineSpec, ResultBlock, ResultRow, crash_row
 from compliance.batch.writers import FileSink, MemorySink, ParquetSink, Sink, StreamSink, checkpoint_path
 from compliance.engine.enrich import uses_ledger
 from compliance.rulesets.loader import load_ruleset
@@ -91,6 +91,14 @@ class BatchSummary:
         else:
             self.errors[row.error_kind] = self.errors.get(row.error_kind, 0) + 1
 
+    def add_block(self, block: ResultBlock) -> None:
+        outcomes = self.outcomes
+        for outcome in block.outcomes:
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        for _, kind, _ in block.errors:
+            self.errors[kind] = self.errors.get(kind, 0) + 1
+        self.determinations += len(block) - len(block.errors)
+
     def line(self) -> str:
         outcomes = ", ".join(f"{n} {k}" for k, n in sorted(self.outcomes.items())) or "nothing"
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.errors.items()))
@@ -116,6 +124,18 @@ class BatchSummary:
             "elapsed_s": round(self.elapsed_s, 3),
             "output": self.output,
         }
+
+
+def record_block(
+    block: ResultBlock, sink: Sink, summary: BatchSummary, on_error: Callable[[ResultRow], None] | None
+) -> None:
+    """Write a block of output records, count them, and report its error records (local pool and Dask)."""
+    sink.write(block)
+    summary.add_block(block)
+    if block.errors and on_error is not None:
+        rows = block.result_rows()
+        for offset, _, _ in block.errors:
+            on_error(rows[offset])
 
 
 def screen_batch(
@@ -197,19 +217,16 @@ def _screen_batch(
 
         def emit(chunk: int, results: list[Any]) -> None:
             nonlocal done, saved
-            rows: list[ResultRow] = results
-            sink.write(rows)
-            for row in rows:
-                summary.add(row)
-                if row.error_kind is not None and options.on_error is not None:
-                    options.on_error(row)
-            done += len(rows)
+            blocks: list[ResultBlock] = results
+            for block in blocks:
+                record_block(block, sink, summary, options.on_error)
+                done += len(block)
             if checkpoint is None:
                 sink.commit()
             elif time.monotonic() - saved >= options.checkpoint_every:
                 _save_checkpoint(checkpoint, fingerprint, chunk + 1, done, summary, sink.commit())
                 saved = time.monotonic()
-            progress.advance(len(rows))
+            progress.advance(sum(len(b) for b in blocks))
 
         eval_start = time.perf_counter()
         todo = [(n, chunks[n]) for n in range(first_chunk, len(chunks))]
@@ -276,7 +293,25 @@ def _pool_for(spec: EngineSpec, options: BatchOptions, chunks: int, records: int
 class _ChunkState:
     records: list[RawRecord]
     results: list[Any]
+    """Per record (ledger entries); an evaluation's results come as blocks instead."""
     missing: int
+    blocks: list[ResultBlock] = field(default_factory=list)
+
+    def take(self, result: Any, records: Sequence[RawRecord]) -> None:
+        if isinstance(result, ResultBlock):
+            self.blocks.append(result)
+            self.missing -= len(result)
+            return
+        base = self.records[0].index
+        for raw, value in zip(records, result, strict=True):
+            self.results[raw.index - base] = value
+            self.missing -= 1
+
+    def output(self) -> list[Any]:
+        """What the chunk gave: its blocks in record order, or its per-record results."""
+        if self.blocks:
+            return sorted(self.blocks, key=lambda b: b.first)
+        return self.results
 
 
 def _drive(
@@ -314,16 +349,13 @@ def _drive(
         for event in pool.poll(0.5):
             task = event.task
             st = open_chunks[task.chunk]
-            base = st.records[0].index
             if isinstance(event, Done):
-                for raw, result in zip(task.records, event.result, strict=True):
-                    st.results[raw.index - base] = result
-                    st.missing -= 1
+                st.take(event.result, task.records)
             elif isinstance(event, Crashed):
-                _on_crash(pool, task, event, st, base, kind, spec, task_for)
+                _on_crash(pool, task, event, st, kind, spec, task_for)
         while next_pos < len(order) and order[next_pos] in open_chunks and open_chunks[order[next_pos]].missing == 0:
             done = open_chunks.pop(order[next_pos])
-            emit(order[next_pos], done.results)
+            emit(order[next_pos], done.output())
             next_pos += 1
 
 
@@ -332,7 +364,6 @@ def _on_crash(
     task: Task,
     event: Crashed,
     st: _ChunkState,
-    base: int,
     kind: TaskKind,
     spec: EngineSpec | None,
     task_for: Callable[[int, list[RawRecord], int], Task],
@@ -348,10 +379,9 @@ def _on_crash(
     if kind == "evaluate":
         assert spec is not None and pool.template is not None
         reason = f"{event.reason} while evaluating this record, on every retry; the rest of the batch completed"
-        st.results[raw.index - base] = crash_row(raw, pool.template, reason, spec.output)
+        st.take(ResultBlock.of([crash_row(raw, pool.template, reason, spec.output)]), [raw])
     else:
-        st.results[raw.index - base] = None
-    st.missing -= 1
+        st.take([None], [raw])
 
 
 # ------------------------------------------------------------------------------------------------

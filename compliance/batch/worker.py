@@ -151,15 +151,21 @@ class WorkerState:
             out.append(None if txn is None else ledger_entry(raw.index, txn, self.spec.as_of, self.classifier))
         return out
 
-    def evaluate(self, records: Sequence[RawRecord], priors: Mapping[int, PriorLedger]) -> list[ResultRow]:
-        out: list[ResultRow] = []
+    def evaluate(self, records: Sequence[RawRecord], priors: Mapping[int, PriorLedger]) -> ResultBlock:
+        """Parse and evaluate consecutive records into one block of output records."""
         engine, spec = self.engine, self.spec
-        for raw in records:
+        findings = spec.output in ("csv", "parquet")
+        outcomes: list[str] = []
+        errors: list[tuple[int, ErrorKind, str]] = []
+        determinations: list[bytes] = []
+        contexts: list[str] = []
+        rows: list[tuple[tuple[str, ...], ...]] = []
+        for offset, raw in enumerate(records):
             if self.hook is not None:
                 self.hook(raw)
             record = parse(raw, spec.mapping)
             kind: ErrorKind | None = None
-            message: str | None = None
+            message = ""
             if record.transaction is None:
                 assert record.error is not None
                 message = str(record.error)
@@ -171,10 +177,86 @@ class WorkerState:
                 txn = record.transaction
                 det = engine.evaluate(txn, spec.as_of, ledger=priors.get(raw.index))
                 if det.outcome is Outcome.error:
-                    kind, message = "engine", det.error
+                    kind, message = "engine", det.error or ""
                 date, destination = txn.date.isoformat(), txn.destination
-            out.append(result_row(raw, det, kind, message, date, destination, spec.output))
+            outcome = det.outcome.value
+            outcomes.append(outcome)
+            if kind is not None:
+                errors.append((offset, kind, message))
+            determinations.append(_DETERMINATION_JSON(det))
+            contexts.append(_context(raw, det.transaction_id, outcome, kind, date, destination))
+            if findings:
+                rows.append(finding_rows(raw, det))
+        first = records[0].index if records else 0
+        output = _lines(determinations)
+        return ResultBlock(first, tuple(outcomes), tuple(errors), output, _text_lines(contexts), tuple(rows))
+
+
+_DETERMINATION_JSON = Determination.__pydantic_serializer__.to_json
+"""``model_dump_json``'s bytes, before it decodes them: the output file wants bytes again."""
+
+
+def _lines(parts: Sequence[bytes]) -> bytes:
+    return b"\n".join(parts) + b"\n" if parts else b""
+
+
+def _text_lines(parts: Sequence[str]) -> bytes:
+    return ("\n".join(parts) + "\n").encode("utf-8") if parts else b""
+
+
+@dataclass(frozen=True, slots=True)
+class ResultBlock:
+    """The output records of consecutive input records, as a worker sends them back: the determinations and
+    index lines already joined as the output file's bytes, and per record only what the run counts.
+
+    One block per chunk crosses the pipe instead of one object per record: the parent writes the bytes
+    as they are, and only an error record is ever unpacked (`row`).
+    """
+
+    first: int
+    """The index of the first record."""
+    outcomes: tuple[str, ...]
+    errors: tuple[tuple[int, ErrorKind, str], ...] = ()
+    """(offset in the block, kind, message) of each error record."""
+    determinations: bytes = b""
+    """One JSON determination per record, each ending in a newline."""
+    index: bytes = b""
+    """One index line per record (`result_row`'s ``context``), each ending in a newline."""
+    rows: tuple[tuple[tuple[str, ...], ...], ...] = ()
+    """Per record, its rows of FINDING_COLUMNS (CSV and Parquet output only)."""
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
+
+    @classmethod
+    def of(cls, rows: Sequence[ResultRow]) -> ResultBlock:
+        """A block of consecutive result rows."""
+        return cls(
+            rows[0].index if rows else 0,
+            tuple(r.outcome for r in rows),
+            tuple((n, r.error_kind, r.message or "") for n, r in enumerate(rows) if r.error_kind is not None),
+            _lines([r.determination.encode("utf-8") for r in rows]),
+            _text_lines([r.context for r in rows]),
+            tuple(r.rows for r in rows) if any(r.rows for r in rows) else (),
+        )
+
+    def result_rows(self) -> list[ResultRow]:
+        """The block's records one by one."""
+        determinations = self.determinations.decode("utf-8").split("\n")
+        contexts = self.index.decode("utf-8").split("\n")
+        errors = {n: (kind, message) for n, kind, message in self.errors}
+        out: list[ResultRow] = []
+        for n, outcome in enumerate(self.outcomes):
+            kind, message = errors.get(n, (None, None))
+            rows = self.rows[n] if self.rows else ()
+            out.append(ResultRow(self.first + n, outcome, kind, determinations[n], contexts[n], rows, message))
         return out
+
+    def finding_rows(self) -> list[tuple[str, ...]]:
+        return [line for rows in self.rows for line in rows]
+
+    def __reduce__(self) -> tuple[type[ResultBlock], tuple[Any, ...]]:
+        return (ResultBlock, (self.first, self.outcomes, self.errors, self.determinations, self.index, self.rows))
 
 
 def result_row(
@@ -186,15 +268,21 @@ def result_row(
     destination: str | None,
     output: OutputFormat,
 ) -> ResultRow:
-    # The index line, formatted directly: byte for byte json.dumps(..., separators=(",", ":")) of these keys,
-    # at a fraction of the cost (json.dumps builds an encoder per call).
-    context = (
-        f'{{"record":{raw.index + 1:d},"source":{_json_str(raw.location)},'
-        f'"transaction_id":{_json_str(det.transaction_id)},"outcome":{_json_str(det.outcome.value)},'
-        f'"error":{_json_str(kind)},"date":{_json_str(date)},"destination":{_json_str(destination)}}}'
-    )
+    context = _context(raw, det.transaction_id, det.outcome.value, kind, date, destination)
     rows = finding_rows(raw, det) if output in ("csv", "parquet") else ()
     return ResultRow(raw.index, det.outcome.value, kind, det.model_dump_json(), context, rows, message)
+
+
+def _context(
+    raw: RawRecord, transaction_id: str, outcome: str, kind: str | None, date: str | None, destination: str | None
+) -> str:
+    # The index line, formatted directly: byte for byte json.dumps(..., separators=(",", ":")) of these keys,
+    # at a fraction of the cost (json.dumps builds an encoder per call).
+    return (
+        f'{{"record":{raw.index + 1:d},"source":{_json_str(raw.location)},'
+        f'"transaction_id":{_json_str(transaction_id)},"outcome":{_json_str(outcome)},'
+        f'"error":{_json_str(kind)},"date":{_json_str(date)},"destination":{_json_str(destination)}}}'
+    )
 
 
 def _json_str(value: str | None) -> str:

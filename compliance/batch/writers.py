@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from compliance.batch.worker import FINDING_COLUMNS, OutputFormat, ResultRow
+from compliance.batch.worker import FINDING_COLUMNS, OutputFormat, ResultBlock
 
 
 def index_path(output: Path) -> Path:
@@ -36,7 +36,7 @@ def checkpoint_path(output: Path) -> Path:
 class Sink(Protocol):
     def open(self, state: dict[str, Any] | None) -> None: ...
 
-    def write(self, rows: Sequence[ResultRow]) -> None: ...
+    def write(self, block: ResultBlock) -> None: ...
 
     def commit(self) -> dict[str, Any]:
         """Make what was written durable; the returned state goes into the checkpoint."""
@@ -108,12 +108,12 @@ class FileSink:
         if state is None and self.fmt == "csv":
             self.output.write(_csv_bytes([FINDING_COLUMNS]))
 
-    def write(self, rows: Sequence[ResultRow]) -> None:
+    def write(self, block: ResultBlock) -> None:
         if self.fmt == "jsonl":
-            self.output.write("".join(r.determination + "\n" for r in rows).encode("utf-8"))
+            self.output.write(block.determinations)
         else:
-            self.output.write(_csv_bytes([line for r in rows for line in r.rows]))
-        self.index.write("".join(r.context + "\n" for r in rows).encode("utf-8"))
+            self.output.write(_csv_bytes(block.finding_rows()))
+        self.index.write(block.index)
 
     def commit(self) -> dict[str, Any]:
         return {"output_bytes": self.output.commit(), "index_bytes": self.index.commit()}
@@ -135,8 +135,8 @@ class StreamSink:
     def open(self, state: dict[str, Any] | None) -> None:
         return None
 
-    def write(self, rows: Sequence[ResultRow]) -> None:
-        self.stream.write("".join(r.determination + "\n" for r in rows))
+    def write(self, block: ResultBlock) -> None:
+        self.stream.write(block.determinations.decode("utf-8"))
 
     def commit(self) -> dict[str, Any]:
         self.stream.flush()
@@ -159,9 +159,10 @@ class MemorySink:
     def open(self, state: dict[str, Any] | None) -> None:
         return None
 
-    def write(self, rows: Sequence[ResultRow]) -> None:
-        self.determinations.extend(r.determination for r in rows)
-        self.contexts.extend(r.context for r in rows)
+    def write(self, block: ResultBlock) -> None:
+        # split on newlines alone: a determination may hold U+2028, which str.splitlines also breaks at
+        self.determinations.extend(block.determinations.decode("utf-8").split("\n")[:-1])
+        self.contexts.extend(block.index.decode("utf-8").split("\n")[:-1])
 
     def commit(self) -> dict[str, Any]:
         return {}
@@ -222,16 +223,16 @@ class ParquetSink:
     def _part(self, n: int) -> Path:
         return self.parts / f"part-{n:08d}.parquet"
 
-    def write(self, rows: Sequence[ResultRow]) -> None:
+    def write(self, block: ResultBlock) -> None:
         import pyarrow.parquet as pq
 
-        table = finding_table([line for r in rows for line in r.rows])
+        table = finding_table(block.finding_rows())
         target = self._part(self.count)
         temp = target.with_suffix(".tmp")
         pq.write_table(table, temp)
         os.replace(temp, target)
         self.count += 1
-        self.index.write("".join(r.context + "\n" for r in rows).encode("utf-8"))
+        self.index.write(block.index)
 
     def commit(self) -> dict[str, Any]:
         return {"parts": self.count, "index_bytes": self.index.commit()}

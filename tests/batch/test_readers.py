@@ -191,3 +191,53 @@ def test_what_crosses_to_a_worker_pickles_to_an_equal_value(export: tuple[Path, 
     assert [parse(r, mapping).transaction for r in again.records] == [
         parse(r, mapping).transaction for r in inputs.records
     ]
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_plain_lines_split_as_the_csv_reader_splits_them(tmp_path: Path, newline: str) -> None:
+    """Lines without a quote are split at the delimiter without the CSV reader (`layout._plain`): each row's
+    values and line number must equal what the reader makes of the same file, quoted records, blank lines,
+    short rows and line-break flavours included."""
+    from compliance.batch.layout import SourceRow, read_csv_rows
+
+    header = "PO;Date;Kind;From;To;Model;Qty;Buyer;Country"
+    body = [
+        "PO-1;2025-01-02;sale;US;DE;H100;2; Acme GmbH ;Germany",
+        "",
+        "   ",
+        'PO-2;2025-01-03;sale;US;JP;"H200; SXM";4;"Kobe ""K"" KK";Japan',
+        'PO-3;2025-01-04;sale;US;JP;H20;1;"Two\nLines";Japan',
+        "PO-4;2025-01-05;sale;US;FR",  # short: fewer cells than the mapping needs
+        "PO-5;2025-01-06;sale;US;FR;L40S;3;Élan SARL;France;extra",
+        'PO-6;2025-01-07;sale;US;FR;L40S;3;a"b;France',  # a quote inside an unquoted cell
+    ]
+    path = tmp_path / "export.csv"
+    path.write_bytes((newline.join([header, *body]) + newline).encode("utf-8"))
+    mapping = ColumnMapping.from_dict(
+        {
+            "delimiter": ";",
+            "columns": {
+                "transaction_id": "PO",
+                "date": "Date",
+                "kind": "Kind",
+                "export_from": "From",
+                "destination": "To",
+                "item_model": "Model",
+                "item_quantity": "Qty",
+                "purchaser_name": "Buyer",
+                "purchaser_country": "Country",
+            },
+        }
+    )
+    rows = [r for r in read_csv_rows(path, mapping) if isinstance(r, SourceRow)]
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle, delimiter=";")
+        names = next(reader)
+        expected = []
+        for cells in reader:
+            if "".join(cells).strip():
+                values = {n: c.strip() for n, c in zip(names, cells, strict=False) if c.strip()}
+                expected.append((reader.line_num, values))
+    got = [(r.line, {r.names[k]: v for k, v in r.texts.items()}) for r in rows]
+    assert got == expected
+    assert [r.transaction_id for r in rows] == [f"PO-{n}" for n in range(1, 7)]
