@@ -37,3 +37,42 @@ def test_fields_changed_count_as_set_and_a_mutable_model_gets_its_own_set() -> N
     again.b = 5  # assignment adds to the copy's own set, never to the model it was copied from
     assert again.model_fields_set is not copy.model_fields_set
     assert (again.a, again.b, copy.a, copy.b) == (3, 5, 1, 2)
+
+
+def test_constructed_equals_the_validated_model_and_the_suite_checks_every_one() -> None:
+    from compliance.copying import checking, constructed
+
+    assert checking(), "tests/conftest.py turns the check on, so every determination in the suite is validated too"
+    prov = Provenance(source="input", detail="destination as given")
+    values = {"alias": "t", "type": "transaction", "id": "TX-1", "fields": {"id": "TX-1"}, "provenance": [prov]}
+    made = constructed(BoundFact, dict(values))
+    assert type(made) is BoundFact and made == BoundFact(**values)
+    assert made.model_dump_json() == BoundFact(**values).model_dump_json()
+    assert made.model_fields_set == set(values)
+
+
+def test_constructed_refuses_what_validation_would_change_or_reject() -> None:
+    import pytest
+
+    from compliance.copying import constructed
+    from compliance.model import Finding
+
+    finding = {
+        "rule_id": "R",
+        "title": "T",
+        "outcome": "review",  # a str where the model holds an Outcome: validation would convert it
+        "review_policy": None,
+        "exceptions": [],
+        "citations": ["15 CFR 744.11"],
+        "because": "b",
+        "facts": [],
+        "confidence": "confirmed",
+        "notes": [],
+        "ruleset": None,
+    }
+    with pytest.raises(AssertionError, match=r"Finding\.outcome"):
+        constructed(Finding, finding)
+    with pytest.raises(AssertionError, match="not every field"):
+        constructed(BoundFact, {"alias": "t", "type": "transaction", "id": "TX-1", "fields": {}})
+    with pytest.raises(AssertionError, match=r"BoundFact\.id"):  # the model strips whitespace
+        constructed(BoundFact, {"alias": "t", "type": "x", "id": " TX-1 ", "fields": {}, "provenance": []})

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from compliance.conditions import Condition, _show, eval_test, referenced_fields
-from compliance.copying import replaced
+from compliance.copying import constructed, replaced
 from compliance.engine.backends import Activation
 from compliance.engine.enrich import to_provenance
 from compliance.facts import SHARED, Fact, ProvNote
@@ -281,18 +281,21 @@ def _make_finding(
     policy = _policy(rule, bound)
     if by is not None:
         notes.insert(0, f"overridden by {by.rule_id} ({ruleset.rule(by.rule_id).spec.title})")
-    return Finding(
-        rule_id=rule.id,
-        title=rule.spec.title,
-        outcome=rule.spec.outcome,
-        review_policy=policy,
-        exceptions=exceptions,
-        citations=list(rule.spec.citations),
-        because=_render(plan, bound, policy, exceptions),
-        facts=bound_facts,
-        confidence="unconfirmed" if unconfirmed else "confirmed",
-        notes=list(dict.fromkeys(notes)),
-        ruleset=rule.defined_in,
+    return constructed(
+        Finding,
+        {
+            "rule_id": rule.id,
+            "title": rule.spec.title,
+            "outcome": rule.spec.outcome,
+            "review_policy": policy,
+            "exceptions": exceptions,
+            "citations": list(rule.spec.citations),
+            "because": _render(plan, bound, policy, exceptions),
+            "facts": bound_facts,
+            "confidence": "unconfirmed" if unconfirmed else "confirmed",
+            "notes": list(dict.fromkeys(notes)),
+            "ruleset": rule.defined_in,
+        },
     )
 
 
@@ -331,8 +334,15 @@ def _make_bound(alias: str, fact: Fact, rule: Rule) -> tuple[BoundFact, tuple[st
             if id(prov) not in seen:
                 seen.add(id(prov))
                 provenance.append(prov)
-    bound = BoundFact(
-        alias=alias, type=fact.type, id=str(fact.fields.get("id", fact.id)), fields=fields, provenance=provenance
+    bound = constructed(
+        BoundFact,
+        {
+            "alias": alias,
+            "type": fact.type,
+            "id": str(fact.fields.get("id", fact.id)),
+            "fields": fields,
+            "provenance": provenance,
+        },
     )
     return bound, tuple(f"{alias}: {p.detail}" for p in provenance if p.confidence == "unconfirmed")
 

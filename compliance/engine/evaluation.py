@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from compliance import __version__
+from compliance.copying import constructed
 from compliance.countries import CountryGroups
 from compliance.engine.backends import Activation, Backend, DurableBackend, ReferenceBackend
 from compliance.engine.decide import decide
@@ -277,19 +278,23 @@ class Engine:
         except Exception as exc:  # fail closed on anything unexpected, naming it
             return self._error(loaded, txn.id, day, digest, f"{type(exc).__name__}: {exc}")
         outcome = max((f.outcome for f in decision.findings), key=lambda o: o.severity, default=Outcome.clear)
-        return Determination(
-            transaction_id=txn.id,
-            outcome=outcome,
-            findings=decision.findings,
-            suppressed=decision.suppressed,
-            accepted_matches=[_accepted_note(h) for h in evidence.suppressed_hits],
-            as_of=day,
-            ruleset=loaded.ruleset_ref,
-            lists=evidence.lists,
-            engine=self.engine_ref,
-            input_sha256=digest,
-            decision_id=new_decision_id(),
-            timestamp=dt.datetime.now(dt.UTC),
+        return constructed(
+            Determination,
+            {
+                "transaction_id": txn.id,
+                "outcome": outcome,
+                "findings": decision.findings,
+                "suppressed": decision.suppressed,
+                "accepted_matches": [_accepted_note(h) for h in evidence.suppressed_hits],
+                "as_of": day,
+                "ruleset": loaded.ruleset_ref,
+                "lists": list(evidence.lists),  # its own list: a frozen model's lists can still be appended to
+                "engine": self.engine_ref,
+                "input_sha256": digest,
+                "decision_id": new_decision_id(),
+                "timestamp": dt.datetime.now(dt.UTC),
+                "error": None,
+            },
         )
 
     def error_determination(self, transaction_id: str, reason: str, as_of: dt.date | None = None) -> Determination:
