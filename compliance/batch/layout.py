@@ -544,6 +544,39 @@ def group_rows(
             yield entry
 
 
+def group_runs(
+    rows: Iterable[SourceRow | InputError], source: str, scattered: list[str]
+) -> Iterator[GroupedTransaction | InputError | SourceRow]:
+    """`group_rows` for a file read as it streams: a run of rows with one transaction id is yielded when the
+    next row has another id, so a transaction can be screened before the file is read to its end.
+
+    The result equals `group_rows`'s when each transaction's rows are contiguous, as exports sorted by order
+    number are. An id met again after its run ended goes into ``scattered``; the caller must then group the
+    whole file with `group_rows` instead (what was yielded is not the file's transactions).
+    """
+    seen: set[str] = set()
+    current: str | None = None
+    run: list[SourceRow] = []
+    for row in rows:
+        tid = None if isinstance(row, InputError) else row.transaction_id
+        if tid is not None and tid == current and not isinstance(row, InputError):
+            run.append(row)
+            continue
+        if current is not None:
+            yield GroupedTransaction(current, source, tuple(run))
+            current, run = None, []
+        if tid is None or isinstance(row, InputError):
+            yield row
+            continue
+        if tid in seen:
+            scattered.append(tid)
+        seen.add(tid)
+        current = tid
+        run = [row]
+    if current is not None:
+        yield GroupedTransaction(current, source, tuple(run))
+
+
 def read_side_file(kind: str, path: Path, mapping: ColumnMapping) -> dict[str, list[SourceRow]]:
     """A side file's rows grouped by transaction_id (its columns use the canonical side-file names)."""
     source = str(path)

@@ -170,6 +170,8 @@ class WorkerPool:
         return _Worker(process, parent)
 
     def _await_ready(self, worker: _Worker) -> None:
+        if worker.ready:
+            return
         try:
             message = worker.conn.recv()
         except (EOFError, OSError):
@@ -210,6 +212,12 @@ class WorkerPool:
     def outstanding(self) -> int:
         return len(self._pending) + sum(1 for w in self._workers if w.task is not None)
 
+    def drain(self) -> None:
+        """Drop the tasks not yet handed out and wait for the running ones, discarding their results."""
+        self._pending.clear()
+        while any(w.task is not None for w in self._workers):
+            self.poll(0.5)
+
     def _dispatch(self) -> None:
         for worker in self._workers:
             if not self._pending:
@@ -222,7 +230,7 @@ class WorkerPool:
     def poll(self, timeout: float | None = 0.5) -> list[Event]:
         """Dispatch pending tasks, wait for results or deaths, and return what happened."""
         self._dispatch()
-        if not any(w.task is not None for w in self._workers):
+        if all(w.task is None and w.ready for w in self._workers):
             return []
         waitables: dict[Any, _Worker] = {}
         for worker in self._workers:
@@ -241,6 +249,9 @@ class WorkerPool:
         return events
 
     def _service(self, worker: _Worker) -> list[Event]:
+        if not worker.ready:  # launched without `start`: its first message says it has built its engine
+            self._await_ready(worker)
+            return []
         try:
             if worker.conn.poll():
                 message = worker.conn.recv()

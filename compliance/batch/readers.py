@@ -25,6 +25,7 @@ from compliance.batch.layout import (
     SourceRow,
     assemble,
     group_rows,
+    group_runs,
     locate,
     read_csv_rows,
     read_side_file,
@@ -178,16 +179,101 @@ def _frame_grouped(
     out: list[RawRecord],
 ) -> None:
     for entry in grouped:
-        if isinstance(entry, GroupedTransaction):
-            attached = {kind: tuple(rows.get(entry.transaction_id, ())) for kind, rows in side.items()}
-            group = entry
-            if any(attached.values()):
-                group = GroupedTransaction(entry.transaction_id, entry.source, entry.rows, SideRows(attached))
-            out.append(RawRecord(len(out), source, group.first_line, group, group.lines))
-        elif isinstance(entry, InputError):
-            out.append(RawRecord(len(out), source, entry.line or 0, entry))
-        else:
-            out.append(RawRecord(len(out), source, entry.line, entry))
+        out.append(_framed(len(out), entry, source, side))
+
+
+def _framed(
+    index: int,
+    entry: GroupedTransaction | InputError | SourceRow,
+    source: str,
+    side: Mapping[str, Mapping[str, list[SourceRow]]],
+) -> RawRecord:
+    if isinstance(entry, GroupedTransaction):
+        attached = {kind: tuple(rows.get(entry.transaction_id, ())) for kind, rows in side.items()}
+        group = entry
+        if any(attached.values()):
+            group = GroupedTransaction(entry.transaction_id, entry.source, entry.rows, SideRows(attached))
+        return RawRecord(index, source, group.first_line, group, group.lines)
+    if isinstance(entry, InputError):
+        return RawRecord(index, source, entry.line or 0, entry)
+    return RawRecord(index, source, entry.line, entry)
+
+
+@dataclass
+class InputStream:
+    """The input read as it streams (`stream_inputs`): what has been read so far, final once `records` is
+    exhausted."""
+
+    files: list[Path]
+    rows_read: int = 0
+    count: int = 0
+    """Raw records yielded so far."""
+    ignored_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    scattered: list[str] = field(default_factory=list)
+    """Transaction ids whose rows are not contiguous in their file. If any, the records streamed are not the
+    batch's records: `read_inputs` must read it again, grouping each whole file."""
+    finished: bool = False
+
+    def records(self, mapping: ColumnMapping) -> Iterator[RawRecord]:
+        """Raw records in input order as the files are read; a CSV transaction's rows as one run (`group_runs`)."""
+        side = {kind: read_side_file(kind, path, mapping) for kind, path in mapping.side_files.items()}
+        for path in self.files:
+            source = str(path)
+            if path.suffix in (".jsonl", ".csv"):
+                yield from self._stream_file(path, mapping, side)
+                if path.suffix == ".csv":
+                    ignored = _csv_ignored(path, mapping)
+                    if ignored:
+                        self.ignored_columns[source] = ignored
+                continue
+            framed: list[RawRecord] = []
+            if path.suffix == ".parquet":
+                rows, header = _parquet_rows(path, mapping)
+                self.rows_read += len(rows)
+                if header.ignored:
+                    self.ignored_columns[source] = header.ignored
+                for entry in group_rows(rows, source):
+                    framed.append(_framed(self.count + len(framed), entry, source, side))
+            else:
+                self.rows_read += _frame_json(path, framed)
+                framed = [RawRecord(self.count + n, r.source, r.line, r.payload, r.lines) for n, r in enumerate(framed)]
+            self.count += len(framed)
+            yield from framed
+        self.finished = True
+
+    def _stream_file(
+        self, path: Path, mapping: ColumnMapping, side: Mapping[str, Mapping[str, list[SourceRow]]]
+    ) -> Iterator[RawRecord]:
+        source = str(path)
+        if path.suffix == ".jsonl":
+            with path.open("rb") as handle:
+                for number, raw_line in enumerate(handle, start=1):
+                    if raw_line.strip():
+                        self.rows_read += 1
+                        self.count += 1
+                        yield RawRecord(self.count - 1, source, number, raw_line)
+            return
+        for entry in group_runs(self._counted(read_csv_rows(path, mapping)), source, self.scattered):
+            self.count += 1
+            yield _framed(self.count - 1, entry, source, side)
+
+    def _counted(self, rows: Iterable[SourceRow | InputError]) -> Iterator[SourceRow | InputError]:
+        for row in rows:
+            self.rows_read += 1
+            yield row
+
+
+def stream_inputs(
+    paths: Sequence[Path], mapping: ColumnMapping | None = None
+) -> tuple[InputStream, Iterator[RawRecord]]:
+    """The input's raw records as the files are read, and the stream's state (see `InputStream`).
+
+    The same records as `read_inputs` unless a CSV transaction's rows are scattered over its file
+    (``InputStream.scattered``), which is known only at the end.
+    """
+    mapping = mapping or ColumnMapping()
+    stream = InputStream(input_files(paths))
+    return stream, stream.records(mapping)
 
 
 def _parquet_rows(path: Path, mapping: ColumnMapping) -> tuple[list[SourceRow], Header]:

@@ -21,14 +21,14 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from compliance.batch.ledger import LedgerEntry, OpeningBalances, PriorLedger, prior_ledgers
 from compliance.batch.pool import BatchError, Crashed, Done, InlinePool, Task, TaskKind, WorkerPool
-from compliance.batch.readers import RawRecord, read_inputs
+from compliance.batch.readers import RawRecord, read_inputs, stream_inputs
 from compliance.batch.worker import EngineSpec, ResultBlock, ResultRow, crash_row
 from compliance.batch.writers import FileSink, MemorySink, ParquetSink, Sink, StreamSink, checkpoint_path
 from compliance.engine.enrich import uses_ledger
@@ -170,22 +170,30 @@ def _screen_batch(
     early: WorkerPool | None,
     started: float,
 ) -> BatchSummary:
-    input_set = read_inputs(inputs, spec.mapping)
-    records = input_set.records
+    ruleset = load_ruleset(spec.ruleset, spec.overlays)
+    ledger_pass = uses_ledger(ruleset)
     if sink is None:
         sink = _sink_for(output, spec)
+    checkpoint = checkpoint_path(output) if output is not None and isinstance(sink, FileSink | ParquetSink) else None
+    resuming = options.resume and checkpoint is not None and checkpoint.exists()
+    if early is not None and not ledger_pass and not resuming:
+        streamed = _screen_streamed(inputs, output, spec, options, sink, checkpoint, early, started)
+        if streamed is not None:
+            return streamed
+        # A transaction's rows were scattered over its file: read it again, grouping whole files.
+
+    input_set = read_inputs(inputs, spec.mapping)
+    records = input_set.records
     summary = BatchSummary(records_in=len(records), rows_read=input_set.rows_read)
     summary.output = str(output) if output is not None else None
     summary.ignored_columns = input_set.ignored_columns
-    ruleset = load_ruleset(spec.ruleset, spec.overlays)
-    summary.ledger_pass = uses_ledger(ruleset)
+    summary.ledger_pass = ledger_pass
     size = max(1, options.chunk_size)
     chunks = [records[i : i + size] for i in range(0, len(records), size)]
 
-    checkpoint = checkpoint_path(output) if output is not None and isinstance(sink, FileSink | ParquetSink) else None
     fingerprint = _fingerprint(input_set.files, spec, options)
     state: dict[str, Any] | None = None
-    if options.resume and checkpoint is not None and checkpoint.exists():
+    if resuming and checkpoint is not None:
         state = _load_checkpoint(checkpoint, fingerprint)
         summary.resumed_at = int(state["records_done"])
         summary.determinations = int(state["determinations"])
@@ -207,30 +215,16 @@ def _screen_batch(
             def collect(_chunk: int, results: list[Any]) -> None:
                 entries.extend(e for e in results if e is not None)
 
-            _drive(pool, "ledger", list(enumerate(chunks)), {}, collect, options, None)
+            _drive(pool, "ledger", enumerate(chunks), {}, collect, options, None)
             priors = prior_ledgers(entries, opening)
         if state is None and checkpoint is not None:
             _save_checkpoint(checkpoint, fingerprint, 0, 0, summary, sink.commit())
 
         done = sum(len(c) for c in chunks[:first_chunk])
-        saved = time.monotonic()
-
-        def emit(chunk: int, results: list[Any]) -> None:
-            nonlocal done, saved
-            blocks: list[ResultBlock] = results
-            for block in blocks:
-                record_block(block, sink, summary, options.on_error)
-                done += len(block)
-            if checkpoint is None:
-                sink.commit()
-            elif time.monotonic() - saved >= options.checkpoint_every:
-                _save_checkpoint(checkpoint, fingerprint, chunk + 1, done, summary, sink.commit())
-                saved = time.monotonic()
-            progress.advance(sum(len(b) for b in blocks))
-
+        writer = _Output(sink, summary, options, progress, checkpoint, fingerprint, done)
         eval_start = time.perf_counter()
-        todo = [(n, chunks[n]) for n in range(first_chunk, len(chunks))]
-        _drive(pool, "evaluate", todo, priors, emit, options, spec)
+        todo = ((n, chunks[n]) for n in range(first_chunk, len(chunks)))
+        _drive(pool, "evaluate", todo, priors, writer.emit, options, spec)
         summary.evaluate_s = time.perf_counter() - eval_start
         summary.worker_restarts = pool.restarts
         sink.finish()
@@ -242,6 +236,121 @@ def _screen_batch(
         sink.close()
     summary.elapsed_s = time.perf_counter() - started
     return summary
+
+
+def _screen_streamed(
+    inputs: Sequence[Path],
+    output: Path | None,
+    spec: EngineSpec,
+    options: BatchOptions,
+    sink: Sink,
+    checkpoint: Path | None,
+    pool: WorkerPool,
+    started: float,
+) -> BatchSummary | None:
+    """The run for a large input whose workers were launched before reading: chunks go to the workers while
+    the input is still being read, instead of after, so the workers start as soon as their engines are built.
+
+    Nothing is written until the input is read to its end: only then is it known whether each CSV
+    transaction's rows were contiguous (`readers.InputStream`). If they were not, the results are dropped
+    and None is returned: the caller reads the input again as a whole, with the same workers.
+    """
+    stream, records = stream_inputs(inputs, spec.mapping)
+    fingerprint = _fingerprint(stream.files, spec, options)
+    summary = BatchSummary(workers=pool.size, output=str(output) if output is not None else None)
+    opened: list[_Output] = []
+    progress: list[_Progress] = []
+
+    def hold() -> bool:
+        """True while the input is still being read; then the output is opened, once."""
+        if opened:
+            return False
+        if not stream.finished:
+            return True
+        if stream.scattered:
+            raise _ScatteredError
+        summary.records_in, summary.rows_read = stream.count, stream.rows_read
+        summary.ignored_columns = dict(stream.ignored_columns)
+        sink.open(None)
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, fingerprint, 0, 0, summary, sink.commit())
+        progress.append(_Progress(stream.count, 0, options.progress))
+        opened.append(_Output(sink, summary, options, progress[0], checkpoint, fingerprint, 0))
+        return False
+
+    def emit(chunk: int, results: list[Any]) -> None:
+        opened[0].emit(chunk, results)
+
+    try:
+        eval_start = time.perf_counter()
+        try:
+            _drive(pool, "evaluate", _chunked(records, options.chunk_size), {}, emit, options, spec, hold=hold)
+            hold()  # an empty input: nothing was emitted, the output is still opened and finished
+        except _ScatteredError:
+            pool.drain()
+            return None
+        summary.evaluate_s = time.perf_counter() - eval_start
+        summary.worker_restarts = pool.restarts
+        sink.finish()
+        if checkpoint is not None:
+            checkpoint.unlink(missing_ok=True)
+        pool.close()
+    finally:
+        for bar in progress:
+            bar.close()
+        if opened:
+            sink.close()
+    summary.elapsed_s = time.perf_counter() - started
+    return summary
+
+
+class _ScatteredError(Exception):
+    """A streamed CSV input turned out to have a transaction's rows apart from each other."""
+
+
+def _chunked(records: Iterator[RawRecord], size: int) -> Iterator[tuple[int, list[RawRecord]]]:
+    chunk: list[RawRecord] = []
+    number = 0
+    for raw in records:
+        chunk.append(raw)
+        if len(chunk) >= max(1, size):
+            yield number, chunk
+            number, chunk = number + 1, []
+    if chunk:
+        yield number, chunk
+
+
+class _Output:
+    """Finished chunks to the sink in input order: counted, reported, checkpointed at most every
+    ``checkpoint_every`` seconds (each checkpoint fsyncs the output)."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        summary: BatchSummary,
+        options: BatchOptions,
+        progress: _Progress,
+        checkpoint: Path | None,
+        fingerprint: str,
+        done: int,
+    ) -> None:
+        self.sink, self.summary, self.options, self.progress = sink, summary, options, progress
+        self.checkpoint, self.fingerprint = checkpoint, fingerprint
+        self.done = done
+        self.saved = time.monotonic()
+
+    def emit(self, chunk: int, results: list[Any]) -> None:
+        blocks: list[ResultBlock] = results
+        for block in blocks:
+            record_block(block, self.sink, self.summary, self.options.on_error)
+            self.done += len(block)
+        if self.checkpoint is None:
+            self.sink.commit()
+        elif time.monotonic() - self.saved >= self.options.checkpoint_every:
+            commit = self.sink.commit()
+            _save_checkpoint(self.checkpoint, self.fingerprint, chunk + 1, self.done, self.summary, commit)
+            self.saved = time.monotonic()
+        self.progress.advance(sum(len(b) for b in blocks))
 
 
 def _sink_for(output: Path | None, spec: EngineSpec) -> Sink:
@@ -317,17 +426,22 @@ class _ChunkState:
 def _drive(
     pool: WorkerPool | InlinePool,
     kind: TaskKind,
-    chunks: Sequence[tuple[int, list[RawRecord]]],
+    chunks: Iterable[tuple[int, list[RawRecord]]],
     priors: Mapping[int, PriorLedger],
     emit: Callable[[int, list[Any]], None],
     options: BatchOptions,
     spec: EngineSpec | None,
+    *,
+    hold: Callable[[], bool] | None = None,
 ) -> None:
+    """Chunks (numbered consecutively) to tasks, results back to ``emit`` in chunk order.
+
+    With ``hold`` (a streamed input), every chunk is handed out as soon as it is read, one per turn between
+    looks at the workers, and nothing is emitted while ``hold()`` is true."""
     limit = options.max_in_flight or max(2, pool.size * 3)
-    queue: Iterator[tuple[int, list[RawRecord]]] = iter(chunks)
+    queue = iter(chunks)
     open_chunks: dict[int, _ChunkState] = {}
-    order = [n for n, _ in chunks]
-    next_pos = 0
+    next_chunk: int | None = None
     task_ids = iter(range(1, 1 << 62))
     exhausted = False
 
@@ -336,27 +450,32 @@ def _drive(
         return Task(next(task_ids), kind, chunk, recs, chunk_priors, attempt)
 
     while True:
-        while not exhausted and len(open_chunks) < limit:
+        while not exhausted and (hold is not None or len(open_chunks) < limit):
             try:
                 chunk, recs = next(queue)
             except StopIteration:
                 exhausted = True
                 break
+            if next_chunk is None:
+                next_chunk = chunk
             open_chunks[chunk] = _ChunkState(recs, [None] * len(recs), len(recs))
             pool.submit(task_for(chunk, recs, 0))
-        if not open_chunks:
+            if hold is not None:
+                break  # read on after a look at the workers
+        if not open_chunks and exhausted:
             return
-        for event in pool.poll(0.5):
+        for event in pool.poll(0.0 if hold is not None and not exhausted else 0.5):
             task = event.task
             st = open_chunks[task.chunk]
             if isinstance(event, Done):
                 st.take(event.result, task.records)
             elif isinstance(event, Crashed):
                 _on_crash(pool, task, event, st, kind, spec, task_for)
-        while next_pos < len(order) and order[next_pos] in open_chunks and open_chunks[order[next_pos]].missing == 0:
-            done = open_chunks.pop(order[next_pos])
-            emit(order[next_pos], done.output())
-            next_pos += 1
+        if hold is not None and hold():
+            continue
+        while next_chunk in open_chunks and open_chunks[next_chunk].missing == 0:
+            emit(next_chunk, open_chunks.pop(next_chunk).output())
+            next_chunk += 1
 
 
 def _on_crash(

@@ -220,6 +220,7 @@ def test_an_unreadable_input_closes_the_workers_launched_for_it(
     monkeypatch.setattr(runner.WorkerPool, "launch", spy)
     monkeypatch.setattr(runner, "EARLY_LAUNCH_BYTES", 1)
     monkeypatch.setattr(runner, "read_inputs", unreadable)
+    monkeypatch.setattr(runner, "stream_inputs", unreadable)
     source = write_jsonl(tmp_path / "in.jsonl", transactions(5))
     with pytest.raises(OSError, match="disk went away"):
         screen_batch([source], tmp_path / "out.jsonl", spec, BatchOptions(workers=2))
