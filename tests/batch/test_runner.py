@@ -101,19 +101,28 @@ import sys
 from pathlib import Path
 from compliance.batch import BatchOptions, EngineSpec, screen_batch
 if __name__ == "__main__":
+    if sys.argv[4:] == ["stream"]:
+        from compliance.batch import runner
+
+        runner.EARLY_LAUNCH_BYTES = 1  # the streamed path: workers take chunks while the input is read
     spec = EngineSpec(ruleset=sys.argv[1], screening="none", hook="compliance.batch.testing:slow")
     screen_batch([Path(sys.argv[2])], Path(sys.argv[3]), spec, BatchOptions(workers=1, chunk_size=20, progress=False))
 """
 
 
-def test_a_killed_run_resumes_without_duplicates_or_gaps(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("ruleset", "mode"),
+    [(RULESET, "whole"), ("us-ear", "stream")],
+    ids=["read-then-screen (a ledger ruleset)", "screened-while-read"],
+)
+def test_a_killed_run_resumes_without_duplicates_or_gaps(tmp_path: Path, ruleset: str, mode: str) -> None:
     source = write_jsonl(tmp_path / "in.jsonl", transactions(240), broken=(50,))
     out = tmp_path / "out.jsonl"
     script = tmp_path / "run.py"
     script.write_text(_RUN, encoding="utf-8")
     env = {**os.environ, SLOW_ENV: "0.01", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, str(script), RULESET, str(source), str(out)], env=env, start_new_session=True
+        [sys.executable, str(script), ruleset, str(source), str(out), mode], env=env, start_new_session=True
     )
     checkpoint = tmp_path / "out.checkpoint.json"
     deadline = time.monotonic() + 60
@@ -132,7 +141,7 @@ def test_a_killed_run_resumes_without_duplicates_or_gaps(tmp_path: Path) -> None
     assert 0 < done < 240
     with out.open("ab") as handle:  # a chunk half-written after the last checkpoint
         handle.write(b'{"transaction_id": "torn')
-    spec = EngineSpec(ruleset=RULESET, screening="none")
+    spec = EngineSpec(ruleset=ruleset, screening="none")
     resumed = screen_batch([source], out, spec, BatchOptions(workers=1, chunk_size=20, resume=True))
     assert resumed.resumed_at == done
     assert resumed.records_in == resumed.determinations + resumed.error_count == 240
