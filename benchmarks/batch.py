@@ -160,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         "order": order,
         "kept_screener": "a fresh cache directory: the first run's workers build the screener and keep it, the "
         "later runs' workers read it (compliance.screening.prebuilt)",
+        "phases": "evaluate_s runs from the first chunk handed out to the end; the input is screened while it is "
+        "read (docs/batch.md), so it includes the reading and the workers' start, and startup_and_read_s is "
+        "what comes before (loading the ruleset)",
         "runs": runs,
         "by_workers": {"1": one, "2": two},
         "scaling_end_to_end": scaling,
