@@ -93,29 +93,9 @@ def input_files(paths: Sequence[Path]) -> list[Path]:
 
 def read_inputs(paths: Sequence[Path], mapping: ColumnMapping | None = None) -> InputSet:
     """Frame every input record of the files (in order) as a RawRecord; side files are attached."""
-    mapping = mapping or ColumnMapping()
-    side = {kind: read_side_file(kind, path, mapping) for kind, path in mapping.side_files.items()}
-    files = input_files(paths)
-    records: list[RawRecord] = []
-    rows_read = 0
-    ignored: dict[str, tuple[str, ...]] = {}
-    for path in files:
-        if path.suffix == ".jsonl":
-            rows_read += _frame_jsonl(path, records)
-        elif path.suffix == ".csv":
-            csv_rows = list(read_csv_rows(path, mapping))
-            rows_read += len(csv_rows)
-            _frame_grouped(group_rows(csv_rows, str(path)), str(path), side, records)
-        elif path.suffix == ".parquet":
-            rows, header = _parquet_rows(path, mapping)
-            rows_read += len(rows)
-            ignored[str(path)] = header.ignored
-            _frame_grouped(group_rows(rows, str(path)), str(path), side, records)
-        else:
-            rows_read += _frame_json(path, records)
-        if path.suffix == ".csv":
-            ignored[str(path)] = _csv_ignored(path, mapping)
-    return InputSet(records, files, rows_read, {k: v for k, v in ignored.items() if v})
+    stream = InputStream(input_files(paths), whole_files=True)
+    records = list(stream.records(mapping or ColumnMapping()))
+    return InputSet(records, stream.files, stream.rows_read, stream.ignored_columns)
 
 
 def _csv_ignored(path: Path, mapping: ColumnMapping) -> tuple[str, ...]:
@@ -129,37 +109,20 @@ def _csv_ignored(path: Path, mapping: ColumnMapping) -> tuple[str, ...]:
     return Header.resolve(names, mapping, str(path)).ignored
 
 
-def _frame_jsonl(path: Path, out: list[RawRecord]) -> int:
-    source = str(path)
-    count = 0
-    with path.open("rb") as handle:
-        for number, raw_line in enumerate(handle, start=1):
-            if not raw_line.strip():
-                continue
-            count += 1
-            out.append(RawRecord(len(out), source, number, raw_line))
-    return count
-
-
-def _frame_json(path: Path, out: list[RawRecord]) -> int:
+def _frame_json(path: Path, first: int) -> list[RawRecord]:
+    """A JSON file's records (one per element of a top-level array), numbered from ``first``."""
     source = str(path)
     try:
         data = json.loads(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError:
-        out.append(RawRecord(len(out), source, 1, InputError("file is not valid UTF-8", source, 1)))
-        return 1
+        return [RawRecord(first, source, 1, InputError("file is not valid UTF-8", source, 1))]
     except json.JSONDecodeError as exc:
-        out.append(RawRecord(len(out), source, exc.lineno, InputError(f"invalid JSON: {exc.msg}", source, exc.lineno)))
-        return 1
+        return [RawRecord(first, source, exc.lineno, InputError(f"invalid JSON: {exc.msg}", source, exc.lineno))]
     except RecursionError:
-        out.append(RawRecord(len(out), source, 1, InputError("JSON nested too deeply", source, 1)))
-        return 1
+        return [RawRecord(first, source, 1, InputError("JSON nested too deeply", source, 1))]
     if isinstance(data, list):
-        for i, element in enumerate(data, start=1):
-            out.append(RawRecord(len(out), f"{source}[{i}]", 1, _Decoded(element)))
-        return len(data)
-    out.append(RawRecord(len(out), source, 1, _Decoded(data)))
-    return 1
+        return [RawRecord(first + i, f"{source}[{i + 1}]", 1, _Decoded(e)) for i, e in enumerate(data)]
+    return [RawRecord(first, source, 1, _Decoded(data))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,16 +133,6 @@ class _Decoded:
 
     def __reduce__(self) -> tuple[type, tuple[object, ...]]:
         return by_constructor(self)  # compiled, a frozen dataclass unpickles only through its constructor
-
-
-def _frame_grouped(
-    grouped: Iterable[GroupedTransaction | InputError | SourceRow],
-    source: str,
-    side: Mapping[str, Mapping[str, list[SourceRow]]],
-    out: list[RawRecord],
-) -> None:
-    for entry in grouped:
-        out.append(_framed(len(out), entry, source, side))
 
 
 def _framed(
@@ -201,61 +154,58 @@ def _framed(
 
 @dataclass
 class InputStream:
-    """The input read as it streams (`stream_inputs`): what has been read so far, final once `records` is
-    exhausted."""
+    """The input's raw records as the files are read (`records`), and what has been read so far: final once
+    `records` is exhausted. `read_inputs` and `stream_inputs` both read through it."""
 
     files: list[Path]
+    whole_files: bool = False
+    """Group a CSV file's rows by transaction id over the whole file (`group_rows`: rows of one transaction
+    may be anywhere) before its first record, or yield each run of rows as it ends (`group_runs`)."""
     rows_read: int = 0
     count: int = 0
     """Raw records yielded so far."""
     ignored_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
     scattered: list[str] = field(default_factory=list)
-    """Transaction ids whose rows are not contiguous in their file. If any, the records streamed are not the
-    batch's records: `read_inputs` must read it again, grouping each whole file."""
+    """Transaction ids whose rows were found apart in their file while streaming runs. If any, the records
+    yielded are not the batch's records: `read_inputs` must read it again, grouping each whole file."""
     finished: bool = False
 
     def records(self, mapping: ColumnMapping) -> Iterator[RawRecord]:
-        """Raw records in input order as the files are read; a CSV transaction's rows as one run (`group_runs`)."""
+        """Raw records in input order, side-file rows attached."""
         side = {kind: read_side_file(kind, path, mapping) for kind, path in mapping.side_files.items()}
         for path in self.files:
             source = str(path)
-            if path.suffix in (".jsonl", ".csv"):
-                yield from self._stream_file(path, mapping, side)
+            if path.suffix == ".jsonl":
+                with path.open("rb") as handle:
+                    for number, raw_line in enumerate(handle, start=1):
+                        if raw_line.strip():
+                            self.rows_read += 1
+                            self.count += 1
+                            yield RawRecord(self.count - 1, source, number, raw_line)
+            elif path.suffix in (".csv", ".parquet"):
                 if path.suffix == ".csv":
+                    rows: Iterable[SourceRow | InputError] = self._counted(read_csv_rows(path, mapping))
                     ignored = _csv_ignored(path, mapping)
-                    if ignored:
-                        self.ignored_columns[source] = ignored
-                continue
-            framed: list[RawRecord] = []
-            if path.suffix == ".parquet":
-                rows, header = _parquet_rows(path, mapping)
-                self.rows_read += len(rows)
-                if header.ignored:
-                    self.ignored_columns[source] = header.ignored
-                for entry in group_rows(rows, source):
-                    framed.append(_framed(self.count + len(framed), entry, source, side))
+                else:
+                    rows, header = _parquet_rows(path, mapping)
+                    self.rows_read += len(rows)
+                    ignored = header.ignored
+                grouped = (
+                    group_rows(rows, source)
+                    if self.whole_files or path.suffix == ".parquet"
+                    else group_runs(rows, source, self.scattered)
+                )
+                for entry in grouped:
+                    self.count += 1
+                    yield _framed(self.count - 1, entry, source, side)
+                if ignored:
+                    self.ignored_columns[source] = ignored
             else:
-                self.rows_read += _frame_json(path, framed)
-                framed = [RawRecord(self.count + n, r.source, r.line, r.payload, r.lines) for n, r in enumerate(framed)]
-            self.count += len(framed)
-            yield from framed
+                framed = _frame_json(path, self.count)
+                self.rows_read += len(framed)
+                self.count += len(framed)
+                yield from framed
         self.finished = True
-
-    def _stream_file(
-        self, path: Path, mapping: ColumnMapping, side: Mapping[str, Mapping[str, list[SourceRow]]]
-    ) -> Iterator[RawRecord]:
-        source = str(path)
-        if path.suffix == ".jsonl":
-            with path.open("rb") as handle:
-                for number, raw_line in enumerate(handle, start=1):
-                    if raw_line.strip():
-                        self.rows_read += 1
-                        self.count += 1
-                        yield RawRecord(self.count - 1, source, number, raw_line)
-            return
-        for entry in group_runs(self._counted(read_csv_rows(path, mapping)), source, self.scattered):
-            self.count += 1
-            yield _framed(self.count - 1, entry, source, side)
 
     def _counted(self, rows: Iterable[SourceRow | InputError]) -> Iterator[SourceRow | InputError]:
         for row in rows:
@@ -271,9 +221,8 @@ def stream_inputs(
     The same records as `read_inputs` unless a CSV transaction's rows are scattered over its file
     (``InputStream.scattered``), which is known only at the end.
     """
-    mapping = mapping or ColumnMapping()
     stream = InputStream(input_files(paths))
-    return stream, stream.records(mapping)
+    return stream, stream.records(mapping or ColumnMapping())
 
 
 def _parquet_rows(path: Path, mapping: ColumnMapping) -> tuple[list[SourceRow], Header]:
@@ -303,9 +252,7 @@ def frame_rows(
     """Raw records of an in-memory flat-layout table (a DataFrame partition): grouped by transaction id."""
     header = Header.resolve(list(names), mapping, source)
     source_rows = [row_values(cells, header, source, first_line + i) for i, cells in enumerate(rows)]
-    out: list[RawRecord] = []
-    _frame_grouped(group_rows(source_rows, source), source, {}, out)
-    return out
+    return [_framed(i, entry, source, {}) for i, entry in enumerate(group_rows(source_rows, source))]
 
 
 # ------------------------------------------------------------------------------------------------
