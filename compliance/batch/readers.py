@@ -3,7 +3,9 @@
 Reading is split in two so the main process stays cheap: `read_inputs` only frames the input (a JSONL
 line, a JSON object, a CSV transaction's rows) into picklable `RawRecord`s; `parse` (run in the worker
 processes) decodes, assembles and validates one of them into a located `compliance.records.Record`.
-Every raw record becomes exactly one output record.
+Every raw record becomes exactly one output record. `stream_inputs` frames the same records as the files
+are read, so that workers can start on them before the end (see `InputStream` for the one case where the
+two differ).
 """
 
 from __future__ import annotations

@@ -225,11 +225,7 @@ def _screen_batch(
         eval_start = time.perf_counter()
         todo = ((n, chunks[n]) for n in range(first_chunk, len(chunks)))
         _drive(pool, "evaluate", todo, priors, writer.emit, options, spec)
-        summary.evaluate_s = time.perf_counter() - eval_start
-        summary.worker_restarts = pool.restarts
-        sink.finish()
-        if checkpoint is not None:
-            checkpoint.unlink(missing_ok=True)
+        _finish(summary, pool, sink, checkpoint, eval_start)
     finally:
         progress.close()
         pool.close()
@@ -289,11 +285,7 @@ def _screen_streamed(
         except _ScatteredError:
             pool.drain()
             return None
-        summary.evaluate_s = time.perf_counter() - eval_start
-        summary.worker_restarts = pool.restarts
-        sink.finish()
-        if checkpoint is not None:
-            checkpoint.unlink(missing_ok=True)
+        _finish(summary, pool, sink, checkpoint, eval_start)
         pool.close()
     finally:
         for bar in progress:
@@ -302,6 +294,17 @@ def _screen_streamed(
             sink.close()
     summary.elapsed_s = time.perf_counter() - started
     return summary
+
+
+def _finish(
+    summary: BatchSummary, pool: WorkerPool | InlinePool, sink: Sink, checkpoint: Path | None, eval_start: float
+) -> None:
+    """The run completed: its times, the output's last bytes, and no checkpoint left behind."""
+    summary.evaluate_s = time.perf_counter() - eval_start
+    summary.worker_restarts = pool.restarts
+    sink.finish()
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
 
 
 class _ScatteredError(Exception):
