@@ -241,3 +241,28 @@ def test_plain_lines_split_as_the_csv_reader_splits_them(tmp_path: Path, newline
     got = [(r.line, {r.names[k]: v for k, v in r.texts.items()}) for r in rows]
     assert got == expected
     assert [r.transaction_id for r in rows] == [f"PO-{n}" for n in range(1, 7)]
+
+
+def test_streamed_records_equal_the_whole_file_records(export: tuple[Path, ColumnMapping], tmp_path: Path) -> None:
+    """`stream_inputs` frames the same records as `read_inputs` (side-file rows attached, rows counted,
+    ignored columns), and says when a transaction's rows were apart, the one case where they differ."""
+    from compliance.batch.readers import stream_inputs
+
+    path, mapping = export
+    jsonl = tmp_path / "more.jsonl"
+    jsonl.write_text('{"id": "J-1"}\n\n{"id": "J-2"}\n', encoding="utf-8")
+    whole = read_inputs([path, jsonl], mapping)
+    stream, records = stream_inputs([path, jsonl], mapping)
+    streamed = list(records)
+    assert stream.finished and not stream.scattered
+    assert streamed == whole.records and [r.index for r in streamed] == list(range(len(streamed)))
+    assert (stream.rows_read, stream.ignored_columns) == (whole.rows_read, whole.ignored_columns)
+    assert any(r.payload.side.rows for r in streamed if hasattr(r.payload, "side")), "the side file was attached"
+
+    lines = EXPORT.splitlines()
+    path.write_text("\n".join([*lines[:2], *lines[3:], lines[2]]) + "\n", encoding="utf-8")  # PO-1's row last
+    whole = read_inputs([path], mapping)
+    stream, records = stream_inputs([path], mapping)
+    streamed = list(records)
+    assert stream.scattered == ["PO-1"] and streamed != whole.records
+    assert len(whole.records) == len(streamed) - 1  # PO-1 streamed as two runs, one transaction as a whole
