@@ -25,18 +25,25 @@ _set = object.__setattr__
 def replaced(model: _M, changes: dict[str, Any]) -> _M:
     """A copy of ``model`` with ``changes`` applied (see the module docstring); ``model`` is left as it is."""
     cls = type(model)
-    new: _M = _new(cls)
     values: dict[str, Any] = vars(model).copy()
     values.update(changes)
-    _set(new, "__dict__", values)
     fields_set: set[str] = model.__pydantic_fields_set__
     if not changes.keys() <= fields_set or not cls.model_config.get("frozen"):
         # A model that allows assignment adds to its own set: it gets a copy. A frozen one never changes
         # it (pydantic's own model_copy copies the set before updating it), so the copy shares it.
         fields_set = fields_set | changes.keys()
+    return _instance(cls, values, fields_set, model.__pydantic_extra__, model.__pydantic_private__)
+
+
+def _instance(
+    cls: type[_M], values: dict[str, Any], fields_set: set[str], extra: Any = None, private: Any = None
+) -> _M:
+    """An instance of ``cls`` holding ``values``, made without ``__init__`` (what pydantic's own copies do)."""
+    new: _M = _new(cls)
+    _set(new, "__dict__", values)
     _set(new, "__pydantic_fields_set__", fields_set)
-    _set(new, "__pydantic_extra__", model.__pydantic_extra__)
-    _set(new, "__pydantic_private__", model.__pydantic_private__)
+    _set(new, "__pydantic_extra__", extra)
+    _set(new, "__pydantic_private__", private)
     return new
 
 
@@ -65,11 +72,7 @@ def constructed(cls: type[_M], values: dict[str, Any]) -> _M:
     fact a rule reports are built this way, once per evaluation or more. With ``COMPLIANCE_CHECK_CONSTRUCTED``
     set, each instance is validated as well and must equal this one, field types included.
     """
-    new: _M = _new(cls)
-    _set(new, "__dict__", values)
-    _set(new, "__pydantic_fields_set__", set(values))
-    _set(new, "__pydantic_extra__", None)
-    _set(new, "__pydantic_private__", None)
+    new = _instance(cls, values, set(values))
     if _checking[0]:
         check_constructed(cls, values, new)
     return new

@@ -559,20 +559,19 @@ def group_runs(
     run: list[SourceRow] = []
     for row in rows:
         tid = None if isinstance(row, InputError) else row.transaction_id
-        if tid is not None and tid == current and not isinstance(row, InputError):
+        if tid is not None and tid == current and isinstance(row, SourceRow):
             run.append(row)
             continue
-        if current is not None:
+        if current is not None:  # the run ends here
             yield GroupedTransaction(current, source, tuple(run))
             current, run = None, []
-        if tid is None or isinstance(row, InputError):
+        if tid is None or not isinstance(row, SourceRow):
             yield row
             continue
         if tid in seen:
             scattered.append(tid)
         seen.add(tid)
-        current = tid
-        run = [row]
+        current, run = tid, [row]
     if current is not None:
         yield GroupedTransaction(current, source, tuple(run))
 

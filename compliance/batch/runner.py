@@ -84,13 +84,6 @@ class BatchSummary:
     def balanced(self) -> bool:
         return self.records_in == self.determinations + self.error_count
 
-    def add(self, row: ResultRow) -> None:
-        self.outcomes[row.outcome] = self.outcomes.get(row.outcome, 0) + 1
-        if row.error_kind is None:
-            self.determinations += 1
-        else:
-            self.errors[row.error_kind] = self.errors.get(row.error_kind, 0) + 1
-
     def add_block(self, block: ResultBlock) -> None:
         outcomes = self.outcomes
         for outcome in block.outcomes:

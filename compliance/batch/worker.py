@@ -210,7 +210,7 @@ class ResultBlock:
     index lines already joined as the output file's bytes, and per record only what the run counts.
 
     One block per chunk crosses the pipe instead of one object per record: the parent writes the bytes
-    as they are, and only an error record is ever unpacked (`row`).
+    as they are, and unpacks the records (`result_rows`) only to report error records.
     """
 
     first: int
