@@ -13,8 +13,8 @@ made (a plain ``pip install``, Python 3.12 in CI). ``make`` builds it in place, 
 (``compliance native build|status|clean`` does the same. Run as a script, this module imports nothing else of
 the package, so it can repair a build that keeps the package from importing.)
 
-Left out: modules that define pydantic models (mypyc cannot compile them); the screening index and screener,
-which keep per-instance state in ``__dict__`` (a compiled class has none); and package ``__init__`` modules
+Left out: modules that define pydantic models (mypyc cannot compile them); the screener, which keeps per-instance
+state in ``__dict__`` (a compiled class has none); and package ``__init__`` modules
 (mypyc places one runtime library for all modules inside the package, and derives a package's ``__path__``
 from that library's place as if it were above the package, which breaks the package's imports).
 
@@ -62,6 +62,7 @@ COMPILED: Final[tuple[str, ...]] = (
     "compliance.screening.delta",
     "compliance.screening.identifiers",
     "compliance.screening.importers",
+    "compliance.screening.index",
     "compliance.screening.lists",
     "compliance.screening.normalize",
     "compliance.screening.ownership",

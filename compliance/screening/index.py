@@ -63,6 +63,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from compliance.evidence import ListEntry, written_name
+from compliance.native import by_constructor
 from compliance.screening.normalize import NameForm, analyze, phonetic_key
 from compliance.screening.scorer import INITIAL_SIM, MERGE_MIN_SIM, singular, token_similarity
 from compliance.screening.scorer import MIN_PHONETIC_KEY as _MIN_PHONETIC
@@ -94,6 +95,19 @@ _SMALL: Final = 48
 """Up to this many candidates the bound is computed in plain Python (numpy's per-call cost dominates)."""
 _BOUND_SLACK: Final = 1e-4
 """Similarities are float32 in the bound: keep candidates a little under the threshold too."""
+
+_PICKLED: Final = (
+    "entries", "variants", "forms", "form_of", "form_variants", "vocab", "vocab_ids", "n_vocab",
+    "form_off", "form_tok", "form_w", "form_moff", "form_mtok", "form_mw", "form_total", "form_org",
+    "_form_total32", "tok_first", "tok_single", "post_form", "post_w", "post_off", "df",
+    "mpost_form", "mpost_w", "mpost_off", "merge_vocab", "keys", "merge_ids", "merge_del_hash",
+    "merge_del_id", "_form_toks", "_form_ws", "_form_merges", "_form_total", "_form_org", "_form_single",
+    "_vocab_first", "_vocab_single", "_vocab_ph", "all_off", "all_form", "all_w", "_len_ids", "_len_words",
+    "_len_off", "_merge_sketch", "nb_off", "nb_id", "nb_sim", "agg_off", "agg_form", "agg_best", "agg_credit",
+)  # fmt: skip
+"""The index's attributes a pickle keeps; the others (``_TRANSIENT``) are caches and per-thread scratch, or
+derived again by ``__setstate__``. Named one by one because the compiled index has no ``__dict__``."""
+_TRANSIENT: Final = ("_cache", "_local", "_factors", "_all_starts")
 
 _AFFILIATE_RE: Final = re.compile(r"\.?\s*affiliated entit(?:y|ies)\s*:\s*", re.IGNORECASE)
 _PAREN_RE: Final = re.compile(r"\(([^()]{1,60})\)")
@@ -268,6 +282,9 @@ class Variant:
     tokset: frozenset[str]
     org_like: bool
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return by_constructor(self)  # compiled, a frozen dataclass unpickles only through its constructor
+
 
 @dataclass(frozen=True, slots=True)
 class _Lookup:
@@ -346,7 +363,11 @@ class NameIndex:
     is a pure function of the token, so a race only computes one twice.
     """
 
-    def __init__(self, entries: Sequence[ListEntry]) -> None:
+    def __init__(self, entries: Sequence[ListEntry], *, state: dict[str, Any] | None = None) -> None:
+        """Index ``entries``; or, given the ``state`` of a pickled index, restore that index (``entries`` unused)."""
+        if state is not None:
+            self.__setstate__(state)
+            return
         self.entries: tuple[ListEntry, ...] = tuple(entries)
         variants: list[Variant] = []
         vocab: dict[str, int] = {}
@@ -455,6 +476,8 @@ class NameIndex:
         self.all_off = np.concatenate([self.post_off, self.mpost_off[1:] + self.post_off[-1]])
         self.all_form: IntArray = np.concatenate([self.post_form, self.mpost_form])
         self.all_w = np.concatenate([self.post_w, self.mpost_w]).astype(np.float64)
+        self._all_starts: list[int] = self.all_off.tolist()
+        """``all_off`` as Python integers: a token's postings slice without numpy scalars (query time)."""
         # vocabulary ids by word length, for scans of a length band
         lengths = np.asarray([len(t) for t in self.vocab], dtype=np.int64)
         by_len = np.argsort(lengths, kind="stable")
@@ -465,18 +488,26 @@ class NameIndex:
         self._precompute_vocab_rows()
         self._cache: dict[tuple[str, str], _Lookup] = {}
         self._local = threading.local()
+        self._factors: dict[float, FloatArray] = {}
 
     def __len__(self) -> int:
         return len(self.variants)
 
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        # compiled (``compliance.native``), a class cannot be made without its ``__init__`` arguments
+        return (_unpickled_index, (self.__getstate__(),))
+
     def __getstate__(self) -> dict[str, Any]:
-        state = {k: getattr(self, k) for k in self.__dict__ if k not in ("_cache", "_local", "_factors")}
-        return state
+        # by name: compiled, the index has no ``__dict__``
+        return {k: getattr(self, k) for k in _PICKLED}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        for k in _PICKLED:
+            setattr(self, k, state[k])
+        self._all_starts = self.all_off.tolist()
         self._cache = {}
         self._local = threading.local()
+        self._factors = {}
 
     def _scratch(self) -> npt.NDArray[np.complex64]:
         """A per-form accumulator, all zeros, private to the calling thread (callers zero what they touch).
@@ -516,22 +547,26 @@ class NameIndex:
         keys = sorted(sims)
         ids = np.array(keys, dtype=np.int32)
         vals = np.array([sims[k] for k in keys], dtype=np.float32)
+        off = self._all_starts
         if n == 1:
-            a, b = int(self.all_off[keys[0]]), int(self.all_off[keys[0] + 1])
+            a, b = off[keys[0]], off[keys[0] + 1]
             var = self.all_form[a:b]
             best = np.full(len(var), vals[0], dtype=np.float32)
             credit = (self.all_w[a:b] * float(vals[0])).astype(np.float32)
             # postings of one token are sorted by form: a repeat sits next to its twin
             unique = not len(var) or not bool(np.any(var[1:] == var[:-1]))
             return _Lookup(ids, vals, sims, var, best, credit, unique)
-        starts = self.all_off[ids]
-        lens = self.all_off[ids + 1] - starts
-        total = int(lens.sum())
-        if not total:
+        # each token's postings are one slice of the CSR arrays: join the slices (a few numpy calls, not a
+        # gather through computed positions)
+        spans = [(off[k], off[k + 1]) for k in keys]
+        lens = [b - a for a, b in spans]
+        if not sum(lens):
             return _Lookup(ids, vals, sims, _NO_IDS, _NO_SIMS, _NO_SIMS, True)
-        pos = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
+        all_form, all_w = self.all_form, self.all_w
         sim = np.repeat(vals, lens)
-        return _Lookup(ids, vals, sims, self.all_form[pos], sim, (self.all_w[pos] * sim).astype(np.float32), False)
+        weights = np.concatenate([all_w[a:b] for a, b in spans])
+        postings = np.concatenate([all_form[a:b] for a, b in spans])
+        return _Lookup(ids, vals, sims, postings, sim, (weights * sim).astype(np.float32), False)
 
     def _remember(self, key: tuple[str, str], value: _Lookup) -> _Lookup:
         if len(self._cache) >= _CACHE_SIZE:
@@ -893,7 +928,7 @@ class NameIndex:
 
     def _person_factor(self, t: float) -> FloatArray:
         """Per form, the share of the total a person-like query must match: ``t`` or ``t / (2 - t)``."""
-        factors: dict[float, FloatArray] = self.__dict__.setdefault("_factors", {})
+        factors = self._factors
         f = factors.get(t)
         if f is None:
             f = np.where(self.form_org, np.float32(t), np.float32(t / (2.0 - t)))
@@ -1047,6 +1082,11 @@ class NameIndex:
             "keys": len(self.keys) + len(self.merge_ids) + len(self.merge_del_hash),
             "postings": int(len(self.post_form) + len(self.mpost_form)),
         }
+
+
+def _unpickled_index(state: dict[str, Any]) -> NameIndex:
+    """The index a pickle holds (``NameIndex.__reduce__``)."""
+    return NameIndex((), state=state)
 
 
 def _merge_sim(a: str, b: str) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 
 import numpy as np
@@ -11,6 +12,7 @@ from rapidfuzz.distance import Levenshtein
 from screening_helpers import shared
 
 from compliance.screening import Screener, import_restricted_parties_json
+from compliance.screening import index as index_module
 from compliance.screening.index import NameIndex, _merge_sim, deletes, deletes2
 from compliance.screening.normalize import analyze, phonetic_key
 from compliance.screening.scorer import token_similarity
@@ -220,3 +222,20 @@ def test_vectorised_bound_equals_the_plain_bound(default_screener: Screener) -> 
         for v, b in plain.items():
             assert vectorised[v] == pytest.approx(b, abs=1e-5), (q, index.forms[v].text)
     assert not index._dense_scratch().any()
+
+
+def test_a_pickled_index_keeps_every_attribute_and_answers_the_same(default_screener: Screener) -> None:
+    index = default_screener.index
+    # compiled, the index has no __dict__: mypyc lists a native class's attributes instead
+    attributes = getattr(type(index), "__mypyc_attrs__", None) or tuple(vars(index))
+    assert set(attributes) == set(index_module._PICKLED) | set(index_module._TRANSIENT)
+    clone = pickle.loads(pickle.dumps(index))
+    for name in index_module._PICKLED:
+        mine, theirs = getattr(index, name), getattr(clone, name)
+        if isinstance(mine, np.ndarray):
+            assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs), name
+        else:
+            assert mine == theirs, name
+    for name in ("Huawei Technologies Co Ltd", "Hua Wei", "Sugon Informaton Industry", "Zhang Wei"):
+        q = analyze(name)
+        assert clone.bounded_forms(q, 0.7) == index.bounded_forms(q, 0.7), name
