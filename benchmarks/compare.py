@@ -1,4 +1,4 @@
-"""Engine latency of two code revisions, measured side by side in one run.
+"""Engine latency (or name-screening throughput) of two code revisions, measured side by side in one run.
 
 Machines here differ by up to 2x from one day to the next, and a shared VM drifts within an hour, so a
 change is judged by running the old and the new code alternately, in fresh processes, on the same
@@ -8,11 +8,14 @@ transactions (the 50-rule ruleset and transaction generator of ``benchmarks/engi
     python benchmarks/compare.py --base v1 --head v2 --runs 6
 
 Each run evaluates ``--n`` transactions after a 500-transaction warm-up and reports its median and mean
-``Engine.evaluate`` latency; the summary is the median over runs and the ratio head/base. The base (and a
+``Engine.evaluate`` latency; the summary is the median over runs and the ratio head/base. With ``--screening``
+each run instead makes ``benchmarks/screening.py``'s cold name-screening pass (its 2,000 queries against the 2022
+CSL and the 2026 Entity List, the whole-query memo off, the token cache empty) and reports CPU µs per query
+(``--n`` unused). The base (and a
 head given as a revision) is checked out in a temporary git worktree and imported from there, with this
 environment's packages; a checkout runs its pure-Python modules unless ``--compiled`` builds it
 (docs/engine.md, "The compiled build"), and each revision's label says whether it ran compiled. Writes
-benchmarks/results/compare-engine.json and prints it.
+benchmarks/results/compare-engine.json (compare-screening.json) and prints it.
 """
 
 from __future__ import annotations
@@ -59,6 +62,40 @@ def measure(root: Path, n: int) -> dict[str, float]:
     return {"median_us": statistics.median(lat) / 1000, "mean_us": statistics.fmean(lat) / 1000}
 
 
+def measure_screening(root: Path) -> dict[str, float]:
+    """``benchmarks/screening.py``'s cold pass, in this process, with the code under ``root``."""
+    import gc
+    import random
+    import time
+
+    sys.path[:0] = [str(root), str(root / "benchmarks")]
+    import screening as bench  # the revision's own benchmarks/screening.py
+
+    from compliance.screening import Screener, import_csl, import_restricted_parties_json
+
+    screener = Screener(
+        [
+            import_csl(bench.SHARED / "csl/consolidated.csv.gz", lists=None),
+            import_restricted_parties_json(bench.SHARED / "bis_entity_list/restricted_parties.json"),
+        ]
+    )
+    # the query mix of ``bench.throughput``, drawn the same way
+    rng = random.Random(bench.SEED)
+    variants = rng.sample(list(screener.index.variants), 1000)
+    listed = [bench._perturb(v.name, rng) for v in variants]
+    negatives = bench._names(bench.SHARED / "name_matching/yente/negatives_us.csv") + bench._names(
+        bench.SHARED / "name_matching/yente/negatives_global.csv"
+    )
+    queries = listed + rng.sample(negatives, 1000)
+    rng.shuffle(queries)
+    screener.memo_size = 0
+    gc.collect()
+    start = time.process_time()
+    hits = sum(len(screener.match_name(q, threshold=bench.REVIEW_THRESHOLD)) for q in queries)
+    cpu = time.process_time() - start
+    return {"median_us": cpu / len(queries) * 1e6, "mean_us": cpu / len(queries) * 1e6, "hits": hits}
+
+
 def _checkout(rev: str, into: Path) -> Path:
     subprocess.run(
         ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force", str(into), rev],
@@ -68,9 +105,9 @@ def _checkout(rev: str, into: Path) -> Path:
     return into
 
 
-def _child(root: Path, n: int) -> dict[str, float]:
+def _child(root: Path, n: int, screening: bool) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", str(root), "--n", str(n)],
+        [sys.executable, __file__, "--child", str(root), "--n", str(n), *(["--screening"] if screening else [])],
         check=True,
         capture_output=True,
         text=True,
@@ -107,12 +144,17 @@ def main() -> int:
         help="compile the checked-out revisions too (compliance/native.py build; the working tree is measured as "
         "it is): without it they run their pure-Python modules",
     )
+    parser.add_argument(
+        "--screening", action="store_true", help="compare cold name-screening CPU per query instead of the engine"
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("-o", "--output", type=Path, default=ROOT / "benchmarks" / "results" / "compare-engine.json")
+    parser.add_argument("-o", "--output", type=Path, default=None)
     args = parser.parse_args()
     if args.child is not None:
-        print(json.dumps(measure(args.child, args.n)))
+        print(json.dumps(measure_screening(args.child) if args.screening else measure(args.child, args.n)))
         return 0
+    what = "screening" if args.screening else "engine"
+    output: Path = args.output or ROOT / "benchmarks" / "results" / f"compare-{what}.json"
     worktrees: list[Path] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -131,8 +173,9 @@ def main() -> int:
             runs: dict[str, list[dict[str, float]]] = {"base": [], "head": []}
             for i in range(args.runs):
                 for name in ("base", "head") if i % 2 == 0 else ("head", "base"):
-                    runs[name].append(_child(roots[name], args.n))
-                    print(f"run {i + 1} {name}: {runs[name][-1]['median_us']:.1f} µs median", file=sys.stderr)
+                    runs[name].append(_child(roots[name], args.n, args.screening))
+                    unit = "CPU µs per query" if args.screening else "µs median"
+                    print(f"run {i + 1} {name}: {runs[name][-1]['median_us']:.1f} {unit}", file=sys.stderr)
     finally:
         for path in worktrees:
             subprocess.run(
@@ -141,12 +184,18 @@ def main() -> int:
                 stdout=subprocess.DEVNULL,
             )
     summary: dict[str, Any] = {
-        "benchmark": "engine, two revisions side by side",
+        "benchmark": f"{what}, two revisions side by side",
         "date": dt.date.today().isoformat(),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
-        "evaluations_per_run": args.n,
         "runs_each": args.runs,
     }
+    if args.screening:
+        summary["measure"] = (
+            "CPU µs per query over benchmarks/screening.py's cold pass (2,000 queries, memo off, empty token cache); "
+            "median_us and mean_us are the same figure"
+        )
+    else:
+        summary["evaluations_per_run"] = args.n
     for name in ("base", "head"):
         medians = [r["median_us"] for r in runs[name]]
         summary[name] = {
@@ -155,9 +204,12 @@ def main() -> int:
             "median_us": round(statistics.median(medians), 1),
             "mean_us": round(statistics.median(r["mean_us"] for r in runs[name]), 1),
         }
+        if args.screening:
+            summary[name]["hits"] = sorted({int(r["hits"]) for r in runs[name]})
+            summary[name]["queries_per_second"] = round(1e6 / summary[name]["median_us"], 1)
     summary["head_vs_base_median"] = round(summary["head"]["median_us"] / summary["base"]["median_us"], 3)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(summary, indent=2))
     return 0
 
