@@ -71,6 +71,8 @@ def measure_screening(root: Path) -> dict[str, float]:
     sys.path[:0] = [str(root), str(root / "benchmarks")]
     import screening as bench  # the revision's own benchmarks/screening.py
 
+    bench.SHARED = ROOT.parent / "shared" / "data"  # beside this checkout (a worktree has no ../shared)
+
     from compliance.screening import Screener, import_csl, import_restricted_parties_json
 
     screener = Screener(
@@ -108,11 +110,13 @@ def _checkout(rev: str, into: Path) -> Path:
 def _child(root: Path, n: int, screening: bool) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--child", str(root), "--n", str(n), *(["--screening"] if screening else [])],
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONHASHSEED": "0"},
     )
+    if out.returncode:
+        sys.exit(f"the run of {root} failed:\n{out.stderr}")
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
