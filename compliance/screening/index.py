@@ -14,8 +14,8 @@ retrieves and bounds forms, and the screener scores each form once for all its v
   with the weight of the words they join;
 - per vocabulary word, precomputed at build time (CSR arrays): the tokens it may align with and the
   scorer's similarity to each (``nb_*``), and the forms those reach with, per form, the best
-  similarity and the weighted credit (``agg_*``). Two words reach each other when they share a key,
-  and ``token_similarity`` is symmetric, so every pair is scored once;
+  similarity and the weighted credit (``agg_*``, the two as one complex number). Two words reach each
+  other when they share a key, and ``token_similarity`` is symmetric, so every pair is scored once;
 - halves of the long list words (``merge_sketch``), so that most joined query windows are found to
   merge into nothing by two set probes.
 
@@ -103,7 +103,7 @@ _PICKLED: Final = (
     "mpost_form", "mpost_w", "mpost_off", "merge_vocab", "keys", "merge_ids", "merge_del_hash",
     "merge_del_id", "_form_toks", "_form_ws", "_form_merges", "_form_total", "_form_org", "_form_single",
     "_vocab_first", "_vocab_single", "_vocab_ph", "all_off", "all_form", "all_w", "_len_ids", "_len_words",
-    "_len_off", "_merge_sketch", "nb_off", "nb_id", "nb_sim", "agg_off", "agg_form", "agg_best", "agg_credit",
+    "_len_off", "_merge_sketch", "nb_off", "nb_id", "nb_sim", "agg_off", "agg_form", "agg_values",
 )  # fmt: skip
 """The index's attributes a pickle keeps; the others (``_TRANSIENT``) are caches and per-thread scratch, or
 derived again by ``__setstate__``. Named one by one because the compiled index has no ``__dict__``."""
@@ -114,8 +114,10 @@ _PAREN_RE: Final = re.compile(r"\(([^()]{1,60})\)")
 
 IntArray = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float32]
+ComplexArray = npt.NDArray[np.complex64]
 _NO_IDS: Final[IntArray] = np.zeros(0, dtype=np.int32)
 _NO_SIMS: Final[FloatArray] = np.zeros(0, dtype=np.float32)
+_NO_VALUES: Final[ComplexArray] = np.zeros(0, dtype=np.complex64)
 
 
 def search_names(entry: ListEntry) -> list[str]:
@@ -296,9 +298,11 @@ class _Lookup:
     sim_of: dict[int, float]
     postings: IntArray
     """The forms holding any of those tokens (for a list word's precomputed row: sorted, each once)."""
-    best: FloatArray
-    """Per posting: the query token's similarity to the form's token (the best one when each form is once)."""
-    entry_credit: FloatArray
+    values: ComplexArray
+    """Per posting, as one complex number (so that the first bound gathers and sums both at once):
+    the real part is the query token's similarity to the form's token (the best one when each form is once),
+    the imaginary part that similarity x the list token's weight (summed over the form's tokens when each
+    form is once)."""
     """Per posting: similarity x list-token weight (summed over the form's tokens when each form is once)."""
     unique: bool
     """Whether ``postings`` holds each form once; if not, the first bound sums a form's entries."""
@@ -318,8 +322,7 @@ class _Row:
     sims: FloatArray
     sim_of: dict[int, float]
     postings: IntArray
-    best: FloatArray
-    entry_credit: FloatArray
+    values: ComplexArray
     unique: bool
     essential_ok: bool
     """False for tokens that never generate candidates (legal forms, stop words)."""
@@ -337,8 +340,7 @@ def _row(lk: _Lookup, weight: float, essential_ok: bool, first: int, initial: bo
         lk.sims,
         lk.sim_of,
         lk.postings,
-        lk.best,
-        lk.entry_credit,
+        lk.values,
         lk.unique,
         essential_ok,
         first,
@@ -346,7 +348,7 @@ def _row(lk: _Lookup, weight: float, essential_ok: bool, first: int, initial: bo
     )
 
 
-_EMPTY: Final = _Lookup(_NO_IDS, _NO_SIMS, {}, _NO_IDS, _NO_SIMS, _NO_SIMS, True)
+_EMPTY: Final = _Lookup(_NO_IDS, _NO_SIMS, {}, _NO_IDS, _NO_VALUES, True)
 
 
 def _csr(groups: Sequence[Sequence[int]]) -> tuple[npt.NDArray[np.int64], IntArray]:
@@ -551,22 +553,25 @@ class NameIndex:
         if n == 1:
             a, b = off[keys[0]], off[keys[0] + 1]
             var = self.all_form[a:b]
-            best = np.full(len(var), vals[0], dtype=np.float32)
-            credit = (self.all_w[a:b] * float(vals[0])).astype(np.float32)
+            values = np.empty(len(var), dtype=np.complex64)
+            values.real = vals[0]
+            values.imag = self.all_w[a:b] * float(vals[0])
             # postings of one token are sorted by form: a repeat sits next to its twin
             unique = not len(var) or not bool(np.any(var[1:] == var[:-1]))
-            return _Lookup(ids, vals, sims, var, best, credit, unique)
+            return _Lookup(ids, vals, sims, var, values, unique)
         # each token's postings are one slice of the CSR arrays: join the slices (a few numpy calls, not a
         # gather through computed positions)
         spans = [(off[k], off[k + 1]) for k in keys]
         lens = [b - a for a, b in spans]
         if not sum(lens):
-            return _Lookup(ids, vals, sims, _NO_IDS, _NO_SIMS, _NO_SIMS, True)
+            return _Lookup(ids, vals, sims, _NO_IDS, _NO_VALUES, True)
         all_form, all_w = self.all_form, self.all_w
         sim = np.repeat(vals, lens)
-        weights = np.concatenate([all_w[a:b] for a, b in spans])
+        values = np.empty(len(sim), dtype=np.complex64)
+        values.real = sim
+        values.imag = np.concatenate([all_w[a:b] for a, b in spans]) * sim
         postings = np.concatenate([all_form[a:b] for a, b in spans])
-        return _Lookup(ids, vals, sims, postings, sim, (weights * sim).astype(np.float32), False)
+        return _Lookup(ids, vals, sims, postings, values, False)
 
     def _remember(self, key: tuple[str, str], value: _Lookup) -> _Lookup:
         if len(self._cache) >= _CACHE_SIZE:
@@ -643,8 +648,7 @@ class NameIndex:
             vals,
             dict(zip(ids.tolist(), vals.tolist(), strict=True)),
             self.agg_form[c:d],
-            self.agg_best[c:d],
-            self.agg_credit[c:d],
+            self.agg_values[c:d],
             True,
         )
 
@@ -730,8 +734,9 @@ class NameIndex:
         self.agg_off = np.zeros(n_vocab + 1, dtype=np.int64)
         self.agg_off[1:] = np.cumsum(counts)
         self.agg_form: IntArray = out_var[:filled].copy()
-        self.agg_best: FloatArray = out_best[:filled].copy()
-        self.agg_credit: FloatArray = out_credit[:filled].copy()
+        self.agg_values: ComplexArray = np.empty(filled, dtype=np.complex64)
+        self.agg_values.real = out_best[:filled]
+        self.agg_values.imag = out_credit[:filled]
 
     def _window_row(self, joined: str) -> _Lookup:
         """Vocabulary words that adjacent query tokens, joined, may merge into (cached)."""
@@ -879,17 +884,24 @@ class NameIndex:
         if not merged:
             r = gen[0]
             cat = r.postings
-            mq = r.best * r.weight
-            me = r.entry_credit
+            mq = r.values.real * r.weight
+            me = r.values.imag
         else:
             # one scatter into the per-thread complex scratch (query side real, list side imaginary), read
             # back over the concatenated postings (repeats included) and zeroed again
             scratch = self._scratch()
             # platform integers: ``add.at``, ``take`` and ``put`` would each convert int32 indices again
             cat = np.concatenate([r.postings for r in gen]).astype(np.intp)
-            vals = np.empty(len(cat), dtype=np.complex64)
-            vals.real = np.concatenate([r.best * r.weight for r in gen])
-            vals.imag = np.concatenate([r.entry_credit for r in gen])
+            vals = np.concatenate([r.values for r in gen])
+            # the query side is the similarity x the query token's weight: one multiplication when the
+            # generating tokens weigh the same (float32 x float32, as each row's own product would be)
+            weight = gen[0].weight
+            if any(r.weight != weight for r in gen):
+                vals.real *= np.repeat(
+                    np.array([r.weight for r in gen], dtype=np.float32), [len(r.postings) for r in gen]
+                )
+            elif weight != 1.0:
+                vals.real *= np.float32(weight)
             try:
                 np.add.at(scratch, cat, vals)
                 summed = scratch.take(cat)
@@ -945,10 +957,11 @@ class NameIndex:
         vfirst, vsingle = self._vocab_first, self._vocab_single
         n_vocab = self.n_vocab
         floor = threshold - _BOUND_SLACK
-        # per row: its similarity lookup, weight, first letter, whether it is an initial, whether it
-        # reaches merge tokens
-        info = [
-            (r.sim_of.get, r.weight, r.first, r.initial, bool(len(r.ids)) and int(r.ids[-1]) >= n_vocab) for r in rows
+        # per row: its similarities, weight, first letter, whether it is an initial, whether it reaches merge
+        # tokens (compiled, ``get`` on the typed dict is a C call where a bound ``dict.get`` would be a Python
+        # call: this loop runs for every candidate, row and token)
+        info: list[tuple[dict[int, float], float, int, bool, bool]] = [
+            (r.sim_of, r.weight, r.first, r.initial, bool(len(r.ids)) and int(r.ids[-1]) >= n_vocab) for r in rows
         ]
         out: list[tuple[int, float]] = []
         for v in cand:
@@ -958,12 +971,12 @@ class NameIndex:
             best_e = [0.0] * len(toks)
             best_m = [0.0] * len(merges)
             mq = 0.0
-            for get, w, first, initial, reaches_merges in info:
+            for sim_of, w, first, initial, reaches_merges in info:
                 rb = 0.0
                 if initial or (single and first >= 0):
                     # an initial aligns at 0.6 with a word that starts with its letter (either side)
                     for j, t in enumerate(toks):
-                        sv = get(t, 0.0)
+                        sv = sim_of.get(t, 0.0)
                         if sv < INITIAL_SIM and vfirst[t] == first and (initial or vsingle[t]):
                             sv = INITIAL_SIM
                         if sv > 0.0:
@@ -971,13 +984,13 @@ class NameIndex:
                             best_e[j] = max(best_e[j], sv)
                 else:
                     for j, t in enumerate(toks):
-                        sv = get(t, 0.0)
+                        sv = sim_of.get(t, 0.0)
                         if sv > 0.0:
                             rb = max(rb, sv)
                             best_e[j] = max(best_e[j], sv)
                 if reaches_merges:
                     for k, (mid, _) in enumerate(merges):
-                        sv = get(mid, 0.0)
+                        sv = sim_of.get(mid, 0.0)
                         if sv > 0.0:
                             rb = max(rb, sv)
                             best_m[k] = max(best_m[k], sv)

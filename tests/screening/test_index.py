@@ -68,9 +68,9 @@ def test_precomputed_postings_are_aggregated_per_form(default_screener: Screener
         assert row.unique
         assert row.postings.tolist() == sorted(set(row.postings.tolist()))
         fresh = index._lookup(dict(row.sim_of))
-        grouped = _per_form(fresh.postings.tolist(), fresh.best.tolist(), fresh.entry_credit.tolist())
+        grouped = _per_form(fresh.postings.tolist(), fresh.values.real.tolist(), fresh.values.imag.tolist())
         assert set(grouped) == set(row.postings.tolist())
-        for f, b, c in zip(row.postings.tolist(), row.best.tolist(), row.entry_credit.tolist(), strict=True):
+        for f, b, c in zip(row.postings.tolist(), row.values.real.tolist(), row.values.imag.tolist(), strict=True):
             assert grouped[f] == pytest.approx((b, c), abs=1e-5)
 
 
