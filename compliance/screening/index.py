@@ -951,50 +951,60 @@ class NameIndex:
     def _bound_small(
         self, cand: list[int], rows: list[_Row], wq: float, q_org: bool, threshold: float
     ) -> list[tuple[int, float]]:
-        """The same bound as ``_bound``, in plain Python: faster for a few candidates."""
+        """The same bound as ``_bound``, in plain Python: faster for a few candidates.
+
+        Each candidate's tokens are looked up once in an inverted map of the query rows' similarities
+        (token -> the rows reaching it), not once per row: a candidate costs its own tokens, whatever the
+        number of rows. Maxima do not depend on the order they are taken in, and the sums run in row and
+        token order, so the bound is the one a loop over rows and tokens gives, to the last bit.
+        """
         form_toks, form_ws, form_merges = self._form_toks, self._form_ws, self._form_merges
         form_total, form_org, var_single = self._form_total, self._form_org, self._form_single
         vfirst, vsingle = self._vocab_first, self._vocab_single
-        n_vocab = self.n_vocab
         floor = threshold - _BOUND_SLACK
-        # per row: its similarities, weight, first letter, whether it is an initial, whether it reaches merge
-        # tokens (compiled, ``get`` on the typed dict is a C call where a bound ``dict.get`` would be a Python
-        # call: this loop runs for every candidate, row and token)
-        info: list[tuple[dict[int, float], float, int, bool, bool]] = [
-            (r.sim_of, r.weight, r.first, r.initial, bool(len(r.ids)) and int(r.ids[-1]) >= n_vocab) for r in rows
-        ]
+        n_rows = len(rows)
+        row_w = [r.weight for r in rows]
+        reaching: dict[int, list[tuple[int, float]]] = {}
+        for i, r in enumerate(rows):
+            for t, sv in r.sim_of.items():
+                if sv > 0.0:
+                    hits = reaching.get(t)
+                    if hits is None:
+                        reaching[t] = [(i, sv)]
+                    else:
+                        hits.append((i, sv))
+        # an initial aligns at 0.6 with a word that starts with its letter (either side): a query initial's
+        # row with any such candidate word, any query word's row with such a one-letter candidate token
+        initials = [(i, r.first, True) for i, r in enumerate(rows) if r.initial]
+        with_single = initials + [(i, r.first, False) for i, r in enumerate(rows) if r.first >= 0 and not r.initial]
         out: list[tuple[int, float]] = []
         for v in cand:
             toks = form_toks[v]
             merges = form_merges[v]
-            single = var_single[v]
             best_e = [0.0] * len(toks)
             best_m = [0.0] * len(merges)
+            row_best = [0.0] * n_rows
+            for j, t in enumerate(toks):
+                found = reaching.get(t)
+                if found is not None:
+                    for i, sv in found:
+                        row_best[i] = max(row_best[i], sv)
+                        best_e[j] = max(best_e[j], sv)
+            for k, (mid, _) in enumerate(merges):
+                found = reaching.get(mid)
+                if found is not None:
+                    for i, sv in found:
+                        row_best[i] = max(row_best[i], sv)
+                        best_m[k] = max(best_m[k], sv)
+            for i, first, initial in with_single if var_single[v] else initials:
+                for j, t in enumerate(toks):
+                    # (a similarity of 0.6 or more is in the maxima already: taking 0.6 too changes nothing)
+                    if vfirst[t] == first and (initial or vsingle[t]):
+                        row_best[i] = max(row_best[i], INITIAL_SIM)
+                        best_e[j] = max(best_e[j], INITIAL_SIM)
             mq = 0.0
-            for sim_of, w, first, initial, reaches_merges in info:
-                rb = 0.0
-                if initial or (single and first >= 0):
-                    # an initial aligns at 0.6 with a word that starts with its letter (either side)
-                    for j, t in enumerate(toks):
-                        sv = sim_of.get(t, 0.0)
-                        if sv < INITIAL_SIM and vfirst[t] == first and (initial or vsingle[t]):
-                            sv = INITIAL_SIM
-                        if sv > 0.0:
-                            rb = max(rb, sv)
-                            best_e[j] = max(best_e[j], sv)
-                else:
-                    for j, t in enumerate(toks):
-                        sv = sim_of.get(t, 0.0)
-                        if sv > 0.0:
-                            rb = max(rb, sv)
-                            best_e[j] = max(best_e[j], sv)
-                if reaches_merges:
-                    for k, (mid, _) in enumerate(merges):
-                        sv = sim_of.get(mid, 0.0)
-                        if sv > 0.0:
-                            rb = max(rb, sv)
-                            best_m[k] = max(best_m[k], sv)
-                mq += w * rb
+            for i in range(n_rows):
+                mq += row_w[i] * row_best[i]
             me = 0.0
             for wj, bj in zip(form_ws[v], best_e, strict=True):
                 me += wj * bj
