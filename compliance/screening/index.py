@@ -303,7 +303,6 @@ class _Lookup:
     the real part is the query token's similarity to the form's token (the best one when each form is once),
     the imaginary part that similarity x the list token's weight (summed over the form's tokens when each
     form is once)."""
-    """Per posting: similarity x list-token weight (summed over the form's tokens when each form is once)."""
     unique: bool
     """Whether ``postings`` holds each form once; if not, the first bound sums a form's entries."""
 
