@@ -33,8 +33,9 @@ unit: native
 
 test: lint typecheck unit
 
-# The second supported Python: the core, the shipped cases and the differential test on 3.12, when the
-# machine has it (the C extension of durable_rules builds from source on both).
+# The second supported Python: the core, the shipped cases, the differential test and the screening tests on
+# 3.12, when the machine has it (the C extension of durable_rules builds from source on both). Nothing is
+# compiled there, so this run is also what tests the pure-Python modules of the compiled build.
 PY312 ?= $(firstword $(foreach p,$(wildcard /root/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12 \
            /usr/local/bin/python3.12),$(shell $(p) -c "" 2>/dev/null && echo $(p))))
 test-py312:
@@ -42,7 +43,7 @@ test-py312:
 	test -x .venv312/bin/python || $(PY312) -m venv .venv312; \
 	.venv312/bin/python -m pip install --quiet -e . pytest hypothesis && \
 	DIFFERENTIAL_EXAMPLES=200 .venv312/bin/python -m pytest -q -p no:cacheprovider tests/test_loader.py \
-	  tests/test_determinism.py tests/test_differential.py tests/test_catalogue_doc.py rulesets
+	  tests/test_determinism.py tests/test_differential.py tests/test_catalogue_doc.py tests/screening rulesets
 
 bench: native
 	$(PY) benchmarks/engine.py
