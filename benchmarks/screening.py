@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import pickle
 import random
 import resource
 import sys
@@ -28,6 +29,7 @@ from compliance.screening import (  # noqa: E402
     import_restricted_parties_json,
     score_names,
 )
+from compliance.screening.normalize import analyze, phonetic_key  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 OUT = ROOT / "benchmarks" / "results" / "screening.json"
@@ -38,6 +40,8 @@ MATCH_THRESHOLD: float = _SCREENING.match_threshold
 REVIEW_THRESHOLD: float = _SCREENING.review_threshold
 BRUTE_SAMPLE = (40, 20)
 SCAN_QUERIES = 30
+STEADY_WARMUP = 4000
+"""Perturbed list names (besides the negatives left out of the mix) a fresh screener answers before the steady pass."""
 """Queries of the reference rapidfuzz scan, before and after the index's cold pass each."""
 TARGET_QPS, TARGET_RECALL = 10_000.0, 0.995
 """Brute force takes seconds per query: 40 perturbed list names and 20 clean names are checked against it."""
@@ -226,13 +230,15 @@ def throughput(screener: Screener, build_s: float, rss_before: float, rss_built:
     index_qps = len(queries) / index_s
     scan_qps = 2 * SCAN_QUERIES / (scan_before + scan_after)
     ratio_qps = SCAN_QUERIES / _reference_scan(scan_queries[:SCAN_QUERIES], rf_names, fuzz.ratio)
+    rss_after = rss_mb()  # before the steady-state pass, whose copy of the screener would count in the peak
+    steady = _steady_state(screener, queries, negatives)
     return {
         "index": screener.index.stats(),
         "build_seconds": round(build_s, 2),
         "resident_memory_mb": {
             "before_build": rss_before,
             "after_build": rss_built,
-            "after_all_queries": rss_mb(),
+            "after_all_queries": rss_after,
             "note": "after_all_queries includes the token cache, the whole-query memo and the analyze caches",
         },
         "query_mix": "1000 list names with one random perturbation (typo, case, dropped last word, swapped words) "
@@ -249,6 +255,7 @@ def throughput(screener: Screener, build_s: float, rss_before: float, rss_built:
             "queries_per_second": round(len(queries) / memo_s, 1),
             "cpu_us_per_query": round(memo_cpu / len(queries) * 1e6, 1),
         },
+        "steady_state_other_queries_first": steady,
         "screen_party_queries_per_second": round(len(parties) / screen_s, 1),
         "screen_party_cpu_us_per_query": round(screen_cpu / len(parties) * 1e6, 1),
         "brute_force_queries": len(sample),
@@ -276,6 +283,37 @@ def throughput(screener: Screener, build_s: float, rss_before: float, rss_built:
             "queries_per_second_as_measured_here": index_qps >= TARGET_QPS,
             "recall_vs_brute_force": total > 0 and found / total >= TARGET_RECALL,
         },
+    }
+
+
+def _steady_state(screener: Screener, queries: list[str], negatives: list[str]) -> dict[str, Any]:
+    """The cold pass's queries on a screener that has answered thousands of other distinct queries first.
+
+    A copy of the screener (its caches start empty) with the name-analysis caches cleared answers
+    ``STEADY_WARMUP`` perturbed list names and the negatives not in the mix, then the mix itself: what a
+    screening service that has been running for a while sees. New queries bring new words, so the token
+    cache helps them little, and the cold pass stays the figure judged against the target.
+    """
+    fresh: Screener = pickle.loads(pickle.dumps(screener))
+    fresh.memo_size = 0
+    analyze.cache_clear()
+    phonetic_key.cache_clear()
+    rng = random.Random(SEED + 1)
+    mix = set(queries)
+    others = [_perturb(v.name, rng) for v in rng.sample(list(fresh.index.variants), STEADY_WARMUP)]
+    warm_up = [q for q in others + negatives if q not in mix]
+    rng.shuffle(warm_up)
+    for q in warm_up:
+        fresh.match_name(q, threshold=REVIEW_THRESHOLD)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for q in queries:
+        fresh.match_name(q, threshold=REVIEW_THRESHOLD)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {
+        "warm_up_queries": len(warm_up),
+        "queries_per_second": round(len(queries) / wall, 1),
+        "cpu_us_per_query": round(cpu / len(queries) * 1e6, 1),
+        "note": "the same 2,000 queries after other distinct queries (no memo): new queries bring new words",
     }
 
 
@@ -327,6 +365,11 @@ def main() -> None:
         f"screen() {tp['screen_party_queries_per_second']} q/s, "
         f"brute force {tp['brute_force_queries_per_second']} q/s, recall vs brute {tp['index_recall_vs_brute_force']}, "
         f"build {tp['build_seconds']} s, RSS {tp['resident_memory_mb']}"
+    )
+    steady = tp["steady_state_other_queries_first"]
+    print(
+        f"steady state (after {steady['warm_up_queries']} other queries): {steady['queries_per_second']} q/s "
+        f"({steady['cpu_us_per_query']} CPU us/query)"
     )
     yard = tp["yardsticks"]
     print(
