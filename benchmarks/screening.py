@@ -188,17 +188,10 @@ def throughput(screener: Screener, build_s: float, rss_before: float, rss_built:
     index_s, index_cpu = time.perf_counter() - t0, time.process_time() - c0
     scan_after = _reference_scan(scan_queries[SCAN_QUERIES:], rf_names)
     # the same queries again: every word is now in the token cache (still no whole-query memo)
-    t0, c0 = time.perf_counter(), time.process_time()
-    for q in queries:
-        screener.match_name(q, threshold=REVIEW_THRESHOLD)
-    warm_s, warm_cpu = time.perf_counter() - t0, time.process_time() - c0
+    warm_s, warm_cpu = _timed_pass(screener, queries)
     screener.memo_size = memo_size
-    for q in queries:
-        screener.match_name(q, threshold=REVIEW_THRESHOLD)
-    t0, c0 = time.perf_counter(), time.process_time()
-    for q in queries:
-        screener.match_name(q, threshold=REVIEW_THRESHOLD)
-    memo_s, memo_cpu = time.perf_counter() - t0, time.process_time() - c0
+    _timed_pass(screener, queries)
+    memo_s, memo_cpu = _timed_pass(screener, queries)
     parties = [
         Party(id=f"p{i}", name=q[:1000], roles=["purchaser"], country="US") for i, q in enumerate(queries[:1000])
     ]
@@ -286,6 +279,14 @@ def throughput(screener: Screener, build_s: float, rss_before: float, rss_built:
     }
 
 
+def _timed_pass(screener: Screener, queries: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds of ``match_name`` over ``queries`` at the review threshold."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    for q in queries:
+        screener.match_name(q, threshold=REVIEW_THRESHOLD)
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
 def _steady_state(screener: Screener, queries: list[str], negatives: list[str]) -> dict[str, Any]:
     """The cold pass's queries on a screener that has answered thousands of other distinct queries first.
 
@@ -303,12 +304,8 @@ def _steady_state(screener: Screener, queries: list[str], negatives: list[str]) 
     others = [_perturb(v.name, rng) for v in rng.sample(list(fresh.index.variants), STEADY_WARMUP)]
     warm_up = [q for q in others + negatives if q not in mix]
     rng.shuffle(warm_up)
-    for q in warm_up:
-        fresh.match_name(q, threshold=REVIEW_THRESHOLD)
-    t0, c0 = time.perf_counter(), time.process_time()
-    for q in queries:
-        fresh.match_name(q, threshold=REVIEW_THRESHOLD)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    _timed_pass(fresh, warm_up)
+    wall, cpu = _timed_pass(fresh, queries)
     return {
         "warm_up_queries": len(warm_up),
         "queries_per_second": round(len(queries) / wall, 1),
