@@ -10,8 +10,8 @@ transactions (the 50-rule ruleset and transaction generator of ``benchmarks/engi
 Each run evaluates ``--n`` transactions after a 500-transaction warm-up and reports its median and mean
 ``Engine.evaluate`` latency; the summary is the median over runs and the ratio head/base. With ``--screening``
 each run instead makes ``benchmarks/screening.py``'s cold name-screening pass (its 2,000 queries against the 2022
-CSL and the 2026 Entity List, the whole-query memo off, the token cache empty) and reports CPU µs per query
-(``--n`` unused). The base (and a
+CSL and the 2026 Entity List, the whole-query memo off, the token cache empty) with the revision's library and
+this checkout's benchmark code, and reports CPU µs per query (``--n`` unused). The base (and a
 head given as a revision) is checked out in a temporary git worktree and imported from there, with this
 environment's packages; a checkout runs its pure-Python modules unless ``--compiled`` builds it
 (docs/engine.md, "The compiled build"), and each revision's label says whether it ran compiled. Writes
@@ -65,15 +65,18 @@ def measure(root: Path, n: int) -> dict[str, float]:
 def measure_screening(root: Path) -> dict[str, float]:
     """``benchmarks/screening.py``'s cold pass, in this process, with the code under ``root``."""
     import gc
+    import importlib
     import random
     import time
 
-    sys.path[:0] = [str(root), str(root / "benchmarks")]
-    import screening as bench  # the revision's own benchmarks/screening.py
-
-    bench.SHARED = ROOT.parent / "shared" / "data"  # beside this checkout (a worktree has no ../shared)
-
+    sys.path[:0] = [str(root), str(ROOT / "benchmarks")]
+    # the revision's library, this checkout's benchmark (both revisions get the same queries by construction):
+    # the library is imported first, so the benchmark's own ``sys.path`` entry for this checkout comes too late
+    compliance = importlib.import_module("compliance")
+    bench = importlib.import_module("screening")
     from compliance.screening import Screener, import_csl, import_restricted_parties_json
+
+    assert Path(str(compliance.__file__)).resolve().is_relative_to(root.resolve()), compliance.__file__
 
     screener = Screener(
         [
@@ -81,15 +84,7 @@ def measure_screening(root: Path) -> dict[str, float]:
             import_restricted_parties_json(bench.SHARED / "bis_entity_list/restricted_parties.json"),
         ]
     )
-    # the query mix of ``bench.throughput``, drawn the same way
-    rng = random.Random(bench.SEED)
-    variants = rng.sample(list(screener.index.variants), 1000)
-    listed = [bench._perturb(v.name, rng) for v in variants]
-    negatives = bench._names(bench.SHARED / "name_matching/yente/negatives_us.csv") + bench._names(
-        bench.SHARED / "name_matching/yente/negatives_global.csv"
-    )
-    queries = listed + rng.sample(negatives, 1000)
-    rng.shuffle(queries)
+    queries = bench.query_mix(screener, random.Random(bench.SEED)).queries
     screener.memo_size = 0
     gc.collect()
     start = time.process_time()

@@ -14,6 +14,7 @@ import random
 import resource
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -160,10 +161,21 @@ def rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def throughput(screener: Screener, build_s: float, rss_before: float, rss_built: float) -> dict[str, Any]:
-    from compliance.model import Party
+@dataclass(frozen=True)
+class QueryMix:
+    """The throughput passes' queries: perturbed list names and clean names, shuffled together."""
 
-    rng = random.Random(SEED)
+    queries: list[str]
+    listed: list[str]
+    """1,000 list names, each with one random perturbation."""
+    clean: list[str]
+    """1,000 person names from the yente negatives."""
+    negatives: list[str]
+    """Every yente negative (US and global), the ones not drawn included."""
+
+
+def query_mix(screener: Screener, rng: random.Random) -> QueryMix:
+    """The query mix of the cold pass, drawn from ``rng`` (``benchmarks/compare.py --screening`` uses it too)."""
     variants = rng.sample(list(screener.index.variants), 1000)
     listed = [_perturb(v.name, rng) for v in variants]
     negatives = _names(SHARED / "name_matching/yente/negatives_us.csv") + _names(
@@ -172,6 +184,15 @@ def throughput(screener: Screener, build_s: float, rss_before: float, rss_built:
     clean = rng.sample(negatives, 1000)
     queries = listed + clean
     rng.shuffle(queries)
+    return QueryMix(queries, listed, clean, negatives)
+
+
+def throughput(screener: Screener, build_s: float, rss_before: float, rss_built: float) -> dict[str, Any]:
+    from compliance.model import Party
+
+    rng = random.Random(SEED)
+    mix = query_mix(screener, rng)
+    queries, listed, clean, negatives = mix.queries, mix.listed, mix.clean, mix.negatives
     # cold: the whole-query memo is off, and each query is new to the per-token lookup cache only as
     # far as its words are new (the mix shares words, as real counterparty files do)
     # Plain rapidfuzz scans over every name (the issue's brute force) run just before and just after the
