@@ -568,11 +568,14 @@ def _compile(test: Test) -> dict[str, Any]:
 
 
 def _contains(name: str, test: Contains) -> dict[str, Any]:
-    if test.mode == "any":
-        if len(test.values) == 1:
-            return {"$iany": {name: {"$i": test.values[0]}}}
-        return {"$iany": {name: {"$or": [{"$i": v} for v in test.values]}}}
-    return {"$and": [{"$iany": {name: {"$i": v}}} for v in test.values]}
+    each = [{"$iany": {name: {"$i": v}}} for v in test.values]
+    if len(each) == 1:
+        return each[0]
+    # "Contains any of" is an $or of one $iany per value, never one $iany over an $or: durable_rules
+    # 2.0.28 compiles an $or under $iany into a node whose right-hand type it never sets, then reads that
+    # byte (rete.c, createAlpha; valgrind: "conditional jump depends on uninitialised value"). When the
+    # heap happens to hold 0x09 or 0x0C there, create_ruleset fails with error 102 (seen once in CI).
+    return {"$or": each} if test.mode == "any" else {"$and": each}
 
 
 def alpha_tests(pattern: Pattern) -> set[str]:

@@ -12,9 +12,12 @@ content is the same object in every transaction of an example, so memoized answe
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import platform
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,9 +25,15 @@ from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 from compliance.conditions import Condition, ConditionError, compile_pattern, parse_condition
-from compliance.engine.backends import MAX_GROUPS_PER_PATTERN, DurableBackend, ReferenceBackend, groups
+from compliance.engine.backends import (
+    MAX_GROUPS_PER_PATTERN,
+    DurableBackend,
+    ReferenceBackend,
+    groups,
+    logic_under_list_test,
+)
 from compliance.facts import SHARED, Fact, clean_fields
-from compliance.rulesets.loader import load_ruleset
+from compliance.rulesets.loader import Ruleset, load_ruleset
 
 EXAMPLES = int(os.environ.get("DIFFERENTIAL_EXAMPLES", "500"))
 FACT_SETS_PER_EXAMPLE = 10  # EXAMPLES x FACT_SETS_PER_EXAMPLE transactions: 5,000 by default
@@ -165,6 +174,7 @@ def _pooled(facts: list[Fact], pool: dict[str, Fact]) -> list[Fact]:
 
 
 _counter = iter(range(10**9))
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @settings(
@@ -300,7 +310,7 @@ def test_truncated_batch_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_transient_create_ruleset_error_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Measured here: create_ruleset now and then rejects a valid ruleset (error 102) and accepts it on retry."""
+    """A create_ruleset error is retried under a new name (see the heap tests below for the known cause)."""
     import durable_rules_engine
 
     from compliance.errors import EngineError
@@ -467,3 +477,102 @@ def test_each_rule_without_joins_is_anchored_once_under_one_of_its_own_tests() -
     assert sorted(placed) == sorted(plan.rules)
     assert all(test in rule.tests for test, found in anchors.items() for rule in found)
     assert len(anchors) > 1
+
+
+# ------------------------------------------------------------------------------------------------
+# durable_rules 2.0.28 compiles an $or under $iany into a node whose right-hand type it never sets, then
+# reads it (rete.c, createAlpha; valgrind: "conditional jump depends on uninitialised value"). Where the
+# heap holds 0x09 or 0x0C, create_ruleset fails with error 102: once in CI, on the reliability ruleset.
+# The tests fill freed heap blocks with those bytes so that the C core's allocations reuse them.
+
+_NESTED = {"$iany": {"roles": {"$or": [{"$i": "purchaser"}, {"$i": "end_user"}]}}}
+_FLAT = {"$or": [{"$iany": {"roles": {"$i": "purchaser"}}}, {"$iany": {"roles": {"$i": "end_user"}}}]}
+
+
+def _poison_freed_heap(byte: int) -> None:
+    """malloc blocks of many sizes, fill them with ``byte`` and free them, so realloc hands them back."""
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.malloc.argtypes = [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    blocks = []
+    for size in range(16, 8192, 8):
+        block = libc.malloc(size)
+        ctypes.memset(block, byte, size)
+        blocks.append(block)
+    for block in blocks:
+        libc.free(block)
+
+
+needs_glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="poisons the heap through glibc malloc")
+
+
+def _create_poisoned(byte: int, rules: dict[str, Any]) -> bool:
+    import durable_rules_engine
+
+    _poison_freed_heap(byte)
+    try:
+        handle = durable_rules_engine.create_ruleset(f"heap{next(_counter)}", json.dumps(rules))
+    except durable_rules_engine.error as exc:
+        assert "error code: 102" in str(exc)
+        return False
+    durable_rules_engine.delete_ruleset(handle)
+    return True
+
+
+def _party_rule(test: dict[str, Any]) -> dict[str, Any]:
+    return {"R": {"all": [{"p": {"$and": [{"t": "party"}, test]}}]}}
+
+
+@needs_glibc
+@pytest.mark.parametrize("byte", [0x09, 0x0C])
+def test_an_or_under_iany_fails_on_a_poisoned_heap_and_the_compiled_form_does_not(byte: int) -> None:
+    """The control shows the harness reproduces the bug; the form the compiler writes never fails."""
+    assert not all(_create_poisoned(byte, _party_rule(_NESTED)) for _ in range(20))
+    assert all(_create_poisoned(byte, _party_rule(_FLAT)) for _ in range(20))
+
+
+def test_contains_any_compiles_to_an_or_of_list_tests() -> None:
+    cond = parse_condition({"party": {"roles": {"any": ["purchaser", "end_user"]}}})
+    compiled = compile_pattern(cond.patterns[0])
+    assert not logic_under_list_test(compiled)
+    assert logic_under_list_test({"$and": [{"t": "party"}, _NESTED]})
+    assert not logic_under_list_test({"$and": [{"t": "party"}, _FLAT]})
+    assert compiled == {"party": {"$and": [{"t": "party"}, _FLAT]}}
+
+
+def _every_shipped_ruleset() -> list[Ruleset]:
+    overlays = sorted(p.stem for p in (ROOT / "rulesets" / "scenarios").glob("*.yaml"))
+    loaded = [load_ruleset("us-ear")] + [load_ruleset("us-ear", [o]) for o in overlays]
+    return [*loaded, load_ruleset(ROOT / "tests" / "reliability" / "data" / "ruleset.yaml")]
+
+
+def test_no_shipped_pattern_puts_and_or_under_a_list_test() -> None:
+    rulesets = _every_shipped_ruleset()
+    patterns = [p for rs in rulesets for rule in rs.rules for p in rule.condition.patterns]
+    assert len(rulesets) == 6 and len(patterns) > 50
+    assert not [p.alias for p in patterns if logic_under_list_test(compile_pattern(p))]
+
+
+@needs_glibc
+@pytest.mark.parametrize("byte", [0x09, 0x0C])
+def test_every_shipped_ruleset_compiles_on_a_poisoned_heap(byte: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One attempt each (no retry to hide behind), the heap poisoned before every create_ruleset."""
+    import durable_rules_engine
+
+    from compliance.engine import backends
+
+    real = durable_rules_engine.create_ruleset
+    created: list[str] = []
+
+    def poisoned(name: str, payload: str) -> int:
+        _poison_freed_heap(byte)
+        created.append(name)
+        return int(real(name, payload))
+
+    monkeypatch.setattr(backends, "CREATE_ATTEMPTS", 1)
+    monkeypatch.setattr(durable_rules_engine, "create_ruleset", poisoned)
+    for rs in _every_shipped_ruleset():
+        backend = DurableBackend(rs.rules, f"{rs.id}-heap{next(_counter)}")
+        assert backend.shard_count >= 1
+    assert len(created) >= 6

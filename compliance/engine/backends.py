@@ -173,12 +173,37 @@ def groups(compiled: Any) -> int:
     return 0
 
 
+def logic_under_list_test(compiled: Any, inside: bool = False) -> bool:
+    """Whether an $and/$or sits directly under an $iany/$iall list test in a compiled pattern.
+
+    durable_rules 2.0.28 reads an uninitialised byte when it compiles such a test (rete.c, createAlpha) and
+    fails with error 102 when the heap happens to hold 0x09 or 0x0C there; the compiler writes an $or of
+    list tests instead, and the lint keeps it that way.
+    """
+    if isinstance(compiled, dict):
+        for key, value in compiled.items():
+            if inside and key in ("$and", "$or"):
+                return True
+            if key in ("$iany", "$iall") and isinstance(value, dict):
+                if any(logic_under_list_test(v, inside=True) for v in value.values()):
+                    return True
+            elif logic_under_list_test(value):
+                return True
+        return False
+    if isinstance(compiled, list):
+        return any(logic_under_list_test(v) for v in compiled)
+    return False
+
+
 def _lint(rule: Rule | AlphaTest) -> None:
     """Reject patterns that durable_rules is known to mishandle."""
     for p in rule.condition.patterns:
         if p.alias in ("s", "t", "sid", "id"):
             raise RulesetError(f"rule {rule.id}: alias {p.alias!r} is reserved")
-        if (n := groups(compile_pattern(p))) > MAX_GROUPS_PER_PATTERN:
+        compiled = compile_pattern(p)
+        if logic_under_list_test(compiled):  # pragma: no cover - the compiler never writes one
+            raise RulesetError(f"rule {rule.id}: pattern {p.alias!r} puts and/or under a list test (error 102)")
+        if (n := groups(compiled)) > MAX_GROUPS_PER_PATTERN:
             raise RulesetError(
                 f"rule {rule.id}: pattern {p.alias!r} compiles to {n} and/or groups; durable_rules allows "
                 f"{MAX_GROUPS_PER_PATTERN} per pattern (error 113): split the rule"
@@ -480,9 +505,10 @@ class DurableBackend:
         ]
 
     def _create(self, name: str, payload: str) -> int:
-        """create_ruleset, retried: measured here, it now and then rejects a valid ruleset with error 102 that
-        the same call accepts a moment later. No session exists yet, so a retry is safe; a ruleset it keeps
-        rejecting is an error."""
+        """create_ruleset, retried. Its one known cause of a rejected valid ruleset (error 102: an $or under
+        $iany, which reads an uninitialised byte) is now never compiled (see `logic_under_list_test`); the
+        retry stays for any other heap-dependent rejection. No session exists yet, so a retry is safe; a
+        ruleset it keeps rejecting is an error."""
         last: Exception | None = None
         for attempt in range(CREATE_ATTEMPTS):
             try:
