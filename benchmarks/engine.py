@@ -256,7 +256,7 @@ def phase_split(engine: Engine, txns: list[Transaction]) -> dict[str, float]:
         b = time.perf_counter_ns()
         activations = loaded.backend.fire(evidence.facts)
         c = time.perf_counter_ns()
-        decide(loaded.ruleset, activations, fact_index(evidence.facts), t.date)
+        decide(loaded.ruleset, activations, fact_index(evidence.facts), t.date, loaded.caches)
         d = time.perf_counter_ns()
         phases["enrich"].append(b - a)
         phases["fire"].append(c - b)

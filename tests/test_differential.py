@@ -266,6 +266,21 @@ def _join_and_adv() -> tuple[Any, Any, list[Fact]]:
     return join, adv, facts
 
 
+def _spy_on_deletions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The C ruleset handles deleted from now on (still deleted for real)."""
+    import durable_rules_engine
+
+    deleted: list[int] = []
+    real_delete = durable_rules_engine.delete_ruleset
+
+    def spy(handle: int) -> Any:
+        deleted.append(handle)
+        return real_delete(handle)
+
+    monkeypatch.setattr(durable_rules_engine, "delete_ruleset", spy)
+    return deleted
+
+
 def test_engine_error_poisons_and_rebuilds_the_handle(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any engine error fails the evaluation and the next one runs on fresh handles: a session's (a rule with
     a join) and a one-fact session's (a rule without), whose failed answer is not kept."""
@@ -576,3 +591,153 @@ def test_every_shipped_ruleset_compiles_on_a_poisoned_heap(byte: int, monkeypatc
         backend = DurableBackend(rs.rules, f"{rs.id}-heap{next(_counter)}")
         assert backend.shard_count >= 1
     assert len(created) >= 6
+
+
+def test_a_garbage_backend_deletes_its_c_rulesets_but_never_a_poisoned_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C core's handle table is a fixed array and each ruleset holds memory: a backend nobody holds any
+    more (an Engine dropped or reloaded) retires what it created, and the next `release_retired` deletes it,
+    except handles an engine error poisoned, which are never touched again. Nothing is deleted from inside
+    the garbage collection itself."""
+    import gc
+
+    from compliance.engine.backends import release_retired
+    from compliance.errors import EngineError
+
+    gc.collect()
+    release_retired()  # backends earlier tests dropped
+    deleted = _spy_on_deletions(monkeypatch)
+    join, adv, facts = _join_and_adv()
+    backend = DurableBackend([join, adv], "release")  # type: ignore[list-item]
+    real_assert = backend._dre.assert_facts
+    poisoned: list[int] = []
+
+    def broken(handle: int, payload: str) -> Any:
+        poisoned.append(handle)
+        raise RuntimeError("error code: 303")
+
+    monkeypatch.setattr(backend._dre, "assert_facts", broken)
+    with pytest.raises(EngineError):
+        backend.fire(facts)
+    monkeypatch.setattr(backend._dre, "assert_facts", real_assert)
+    assert sorted(a.rule_id for a in backend.fire(facts)) == ["ADV", "JOIN"]
+    live = set(backend._live)
+    assert poisoned and live and not live & set(poisoned)
+    assert not deleted
+    del backend
+    gc.collect()
+    assert not deleted  # retired only: the collection may have run between another backend's C calls
+    assert release_retired() >= len(live)
+    assert live <= set(deleted) and not set(deleted) & set(poisoned)
+    assert release_retired() == 0
+
+
+def _news_like_transaction() -> Any:
+    from compliance import Transaction
+
+    return Transaction.model_validate(
+        {
+            "id": "R1",
+            "date": "2025-03-01",
+            "kind": "sale",
+            "export_from": "US",
+            "destination": "CN",
+            "parties": [{"id": "p1", "name": "Example Cloud Co.", "roles": ["purchaser"], "country": "CN"}],
+            "items": [{"id": "i1", "model": "H100 SXM", "quantity": 8}],
+        }
+    )
+
+
+def test_a_reload_that_lets_a_backend_go_deletes_its_c_rulesets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An engine keeps its compilations by content (KEPT_BACKENDS); one it lets go, and that nothing else
+    holds, has its C rulesets deleted at the end of the reload."""
+    import gc
+
+    from compliance import Engine
+    from compliance.engine import evaluation
+    from compliance.engine.backends import release_retired
+
+    gc.collect()
+    release_retired()  # backends earlier tests dropped
+    monkeypatch.setattr(evaluation, "KEPT_BACKENDS", 1)
+    deleted = _spy_on_deletions(monkeypatch)
+    txn = _news_like_transaction()
+    engine = Engine.load("us-ear", screener=None)
+    before = engine.evaluate(txn)
+    old = engine._loaded.backend
+    assert isinstance(old, DurableBackend)
+    old_handles = set(old._live)
+    del old
+    assert not deleted
+    engine.reload("us-ear", ["chip-security-act"])  # a new compilation; the baseline's is let go
+    assert old_handles and old_handles <= set(deleted)
+    drafted = engine.evaluate(txn)
+    assert [o.split("@")[0] for o in drafted.ruleset.overlays] == ["chip-security-act"] and drafted.findings
+    engine.reload("us-ear")  # compiled again, and the same determination as before
+    assert engine.evaluate(txn).canonical_json() == before.canonical_json()
+    assert before.findings
+
+
+@needs_glibc
+def test_build_evaluate_drop_cycles_on_a_poisoned_heap_never_refuse_a_ruleset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Deleting rulesets hands their node pools, full of type bytes, to the next create_ruleset: what made
+    error 102 stick before the compiler stopped writing an $or under $iany. 40 cycles of build, evaluate and
+    drop, with the heap poisoned before every creation and no retry."""
+    import gc
+
+    import durable_rules_engine
+
+    from compliance import Engine
+    from compliance.engine import backends
+
+    real = durable_rules_engine.create_ruleset
+
+    def poisoned(name: str, payload: str) -> int:
+        _poison_freed_heap(0x09)
+        return int(real(name, payload))
+
+    monkeypatch.setattr(backends, "CREATE_ATTEMPTS", 1)
+    monkeypatch.setattr(durable_rules_engine, "create_ruleset", poisoned)
+    deleted = _spy_on_deletions(monkeypatch)
+    txn = _news_like_transaction()
+    rulesets = _every_shipped_ruleset()
+    first = None
+    for cycle in range(40):
+        engine = Engine(rulesets[cycle % len(rulesets)], screener=None)
+        det = engine.evaluate(txn)
+        assert det.outcome.value != "error", det.error
+        if cycle % len(rulesets) == 0:
+            first = first or det.canonical_json()
+            assert det.canonical_json() == first
+        del engine, det
+        gc.collect()
+    backends.release_retired()
+    assert len(deleted) >= 39
+
+
+def test_a_dropped_engine_leaves_nothing_of_its_own_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing process-wide keeps a dropped engine's compilation, facts or findings: its decision caches are
+    its own, so its C rulesets are deleted and its per-fact answers (AlphaPlan) go with it."""
+    import gc
+
+    from compliance import Engine
+    from compliance.engine.backends import release_retired
+
+    def alive(kind: str) -> int:
+        gc.collect()
+        return sum(type(o).__qualname__ == kind for o in gc.get_objects())
+
+    release_retired()
+    before = {kind: alive(kind) for kind in ("AlphaPlan", "Enricher", "DecisionCaches")}
+    deleted = _spy_on_deletions(monkeypatch)
+    engine = Engine.load("us-ear", screener=None)
+    det = engine.evaluate(_news_like_transaction())
+    assert det.findings
+    made = {kind: alive(kind) for kind in before}
+    assert all(made[kind] > before[kind] for kind in before)
+    del engine, det
+    after = {kind: alive(kind) for kind in before}
+    release_retired()
+    assert after == before
+    assert deleted

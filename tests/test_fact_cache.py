@@ -224,6 +224,7 @@ def test_activation_bindings_are_read_without_parsing_and_match_a_full_parse() -
 def test_findings_on_shared_facts_are_reused_and_the_cache_is_bounded() -> None:
     decide_module = importlib.import_module("compliance.engine.decide")  # the package re-exports `decide`
     engine = Engine.load("us-ear")
+    caches = engine._loaded.caches
     # Findings that bind only party and item facts (not the transaction's own fact) are served again.
     corpus = _corpus()
     first = [engine.evaluate(t) for t in corpus]
@@ -233,7 +234,7 @@ def test_findings_on_shared_facts_are_reused_and_the_cache_is_bounded() -> None:
     )
     assert [d.canonical_json() for d in first] == [d.canonical_json() for d in second]
     assert reused > 0, "no finding on shared facts was served from the cache"
-    assert 0 < len(decide_module._FINDINGS) <= decide_module.FINDING_CACHE_SIZE
+    assert 0 < len(caches.findings) <= decide_module.FINDING_CACHE_SIZE
 
 
 def test_change_days_split_on_first_days_and_the_day_after_last_days() -> None:
@@ -251,9 +252,8 @@ def test_change_days_split_on_first_days_and_the_day_after_last_days() -> None:
 def test_findings_on_the_transaction_fact_are_reused_with_the_new_transaction_id() -> None:
     """Two transactions that differ only in id get the same findings, the second served from the content
     cache with its own id on the transaction's bound fact (and equal to what a cold engine gives)."""
-    by_content = importlib.import_module("compliance.engine.decide")._BY_CONTENT
-    by_content.clear()  # a full cache would evict as it keeps
     engine = Engine.load("us-ear")
+    by_content = engine._loaded.caches.by_content
     before = len(by_content)
     first = engine.evaluate(_txn("2025-03-01", country="CN", txn_id="FIRST"))
     kept = len(by_content)

@@ -22,10 +22,9 @@ from compliance.rulesets.loader import Rule, Ruleset
 from compliance.rulesets.schema import Period, PolicyFromFact
 
 FINDING_CACHE_SIZE = 16_384
-_FINDINGS: BoundedCache[tuple[Rule, Period | None, tuple[Fact, ...], Finding]] = BoundedCache(FINDING_CACHE_SIZE)
-"""Findings whose bound facts are all shared between transactions (see `_finding`)."""
-_BY_CONTENT: BoundedCache[tuple[Rule, Period | None, tuple[Fact, ...], Finding]] = BoundedCache(FINDING_CACHE_SIZE)
-"""Findings that bind the transaction's own fact, keyed by what they read of it (see `_transaction_finding`)."""
+PLAN_CACHE_SIZE = 4096
+
+_FindingCache = BoundedCache[tuple[Rule, Period | None, tuple[Fact, ...], Finding]]
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,28 @@ class Decision:
     suppressed: list[Finding]
 
 
-def decide(ruleset: Ruleset, activations: Sequence[Activation], facts: Mapping[str, Fact], as_of: dt.date) -> Decision:
+class DecisionCaches:
+    """What `decide` keeps between transactions, for one loaded ruleset and its enrichment (an `Engine` holds
+    one per load). The entries hold rules and enrichment's shared facts, and a fact's memo holds what the
+    backend derived from it; kept per load, they go when the load goes, instead of keeping a dropped or
+    reloaded engine's objects alive in a process-wide cache."""
+
+    def __init__(self, size: int = FINDING_CACHE_SIZE) -> None:
+        self.findings: _FindingCache = BoundedCache(size)
+        """Findings whose bound facts are all shared between transactions (see `_finding`)."""
+        self.by_content: _FindingCache = BoundedCache(size)
+        """Findings that bind the transaction's own fact, keyed by what they read of it (`_transaction_finding`)."""
+        self.plans: BoundedCache[_Plan] = BoundedCache(PLAN_CACHE_SIZE)
+        """What a rule's findings are made from, by rule (`_plan`)."""
+
+
+def decide(
+    ruleset: Ruleset,
+    activations: Sequence[Activation],
+    facts: Mapping[str, Fact],
+    as_of: dt.date,
+    caches: DecisionCaches,
+) -> Decision:
     live = [a for a in activations if ruleset.has_rule(a.rule_id) and ruleset.rule(a.rule_id).in_force(as_of)]
     suppressed_by: dict[Activation, Activation] = {}
     for winner in live:
@@ -45,8 +65,8 @@ def decide(ruleset: Ruleset, activations: Sequence[Activation], facts: Mapping[s
                     continue
                 if _same_facts(winner, loser) and _holds(qualifier, loser, facts):
                     suppressed_by[loser] = winner
-    findings = [_finding(ruleset, a, facts, None, as_of) for a in live if a not in suppressed_by]
-    suppressed = [_finding(ruleset, a, facts, suppressed_by[a], as_of) for a in live if a in suppressed_by]
+    findings = [_finding(ruleset, a, facts, None, as_of, caches) for a in live if a not in suppressed_by]
+    suppressed = [_finding(ruleset, a, facts, suppressed_by[a], as_of, caches) for a in live if a in suppressed_by]
     return Decision(sorted(findings, key=_order), sorted(suppressed, key=_order))
 
 
@@ -93,11 +113,8 @@ class _Plan:
     """Aliases whose ``id`` the finding uses beyond reporting it (a test, ``because``, an exception)."""
 
 
-_PLANS: BoundedCache[_Plan] = BoundedCache(4096)
-
-
-def _plan(rule: Rule, ruleset: Ruleset) -> _Plan:
-    plan = _PLANS.get(id(rule))  # the plan holds its rule, so the id is not reused while the entry lives
+def _plan(rule: Rule, ruleset: Ruleset, plans: BoundedCache[_Plan]) -> _Plan:
+    plan = plans.get(id(rule))  # the plan holds its rule, so the id is not reused while the entry lives
     if plan is not None and plan.rule is rule:
         return plan
     notes: list[str] = []
@@ -142,12 +159,17 @@ def _plan(rule: Rule, ruleset: Ruleset) -> _Plan:
         {alias: tuple(sorted(names - {"id"})) for alias, names in reads.items()},
         frozenset(used_id),
     )
-    _PLANS.put(id(rule), plan)
+    plans.put(id(rule), plan)
     return plan
 
 
 def _finding(
-    ruleset: Ruleset, act: Activation, facts: Mapping[str, Fact], by: Activation | None, as_of: dt.date
+    ruleset: Ruleset,
+    act: Activation,
+    facts: Mapping[str, Fact],
+    by: Activation | None,
+    as_of: dt.date,
+    caches: DecisionCaches,
 ) -> Finding:
     rule = ruleset.rule(act.rule_id)
     bound = _bound(act, facts)
@@ -158,20 +180,22 @@ def _finding(
     ordered = sorted(bound.items())
     shared = bool(ordered) and all(f.memo.get(SHARED) for _, f in ordered)
     if not shared:
-        plan = _plan(rule, ruleset)
+        plan = _plan(rule, ruleset, caches.plans)
         return _transaction_finding(
-            plan, ordered, by, period, lambda: _make_finding(ruleset, rule, act, bound, ordered, facts, by, period)
+            caches.by_content,
+            plan,
+            ordered,
+            by,
+            period,
+            lambda: _make_finding(ruleset, rule, act, bound, ordered, facts, by, period, caches.plans),
         )
     held = tuple(f for _, f in ordered)
     key = (id(rule), tuple(id(f) for f in held), id(period), by.rule_id if by else None)
-    finding = _cached(_FINDINGS, key, rule, period, held)
+    finding = _cached(caches.findings, key, rule, period, held)
     if finding is None:
-        finding = _make_finding(ruleset, rule, act, bound, ordered, facts, by, period)
-        _FINDINGS.put(key, (rule, period, held, finding))
+        finding = _make_finding(ruleset, rule, act, bound, ordered, facts, by, period, caches.plans)
+        caches.findings.put(key, (rule, period, held, finding))
     return finding
-
-
-_FindingCache = BoundedCache[tuple[Rule, Period | None, tuple[Fact, ...], Finding]]
 
 
 def _cached(
@@ -188,6 +212,7 @@ def _cached(
 
 
 def _transaction_finding(
+    by_content: _FindingCache,
     plan: _Plan,
     ordered: Sequence[tuple[str, Fact]],
     by: Activation | None,
@@ -211,11 +236,11 @@ def _transaction_finding(
     rule = plan.rule
     others = tuple(f for a, f in ordered if a != alias)
     key = (id(rule), id(period), by.rule_id if by else None, alias, tuple(id(f) for f in others), content)
-    cached = _cached(_BY_CONTENT, key, rule, period, others)
+    cached = _cached(by_content, key, rule, period, others)
     if cached is not None:
         return _retarget(cached, alias, str(fact.fields.get("id", fact.id)))
     finding = make()
-    _BY_CONTENT.put(key, (rule, period, others, finding))
+    by_content.put(key, (rule, period, others, finding))
     return finding
 
 
@@ -263,8 +288,9 @@ def _make_finding(
     facts: Mapping[str, Fact],
     by: Activation | None,
     period: Period | None,
+    plans: BoundedCache[_Plan],
 ) -> Finding:
-    plan = _plan(rule, ruleset)
+    plan = _plan(rule, ruleset, plans)
     bound_facts: list[BoundFact] = []
     notes = list(plan.notes)
     unconfirmed = plan.unconfirmed

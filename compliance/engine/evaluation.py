@@ -18,8 +18,8 @@ from pydantic import ValidationError
 from compliance import __version__
 from compliance.copying import constructed
 from compliance.countries import CountryGroups
-from compliance.engine.backends import Activation, Backend, DurableBackend, ReferenceBackend
-from compliance.engine.decide import decide
+from compliance.engine.backends import Activation, Backend, DurableBackend, ReferenceBackend, release_retired
+from compliance.engine.decide import DecisionCaches, decide
 from compliance.engine.enrich import Enricher, Evidence, Ledger, OwnershipResolver, fact_index
 from compliance.errors import ComplianceError, EngineError
 from compliance.evidence import ItemClassifier, PartyScreener
@@ -82,6 +82,7 @@ class _Loaded:
     backend: Backend
     enricher: Enricher
     ruleset_ref: RulesetRef
+    caches: DecisionCaches
 
 
 class Engine:
@@ -122,8 +123,8 @@ class Engine:
         self._swap_lock = threading.Lock()
         self._on_decision = on_decision
         # Compiled backends by ruleset content hash: a reload of unchanged content, or back to a version loaded
-        # before, reuses the C rulesets instead of compiling new ones (the adapter never deletes a C ruleset,
-        # see docs/engine.md, so each compilation would keep a few MB until the process ends).
+        # before, reuses the C rulesets instead of compiling new ones (compiling is the slow part of a reload;
+        # a backend let go here has its C rulesets deleted once nothing holds it, see docs/engine.md).
         self._backends: dict[str, Backend] = {}
         self._backends_lock = threading.Lock()
         self._loaded = self._build(ruleset)
@@ -166,7 +167,7 @@ class Engine:
             sha256=ruleset.sha256,
             overlays=[f"{o.id}@{o.version}" for o in ruleset.overlays],
         )
-        return _Loaded(ruleset, backend, enricher, ref)
+        return _Loaded(ruleset, backend, enricher, ref, DecisionCaches())
 
     def _backend_for(self, ruleset: Ruleset) -> Backend:
         """The compiled backend for the ruleset's content: one this engine built before, or a new one."""
@@ -197,6 +198,9 @@ class Engine:
         loaded = self._build(ruleset)
         with self._swap_lock:
             self._loaded = loaded
+        # A backend let go by this reload is garbage now unless evaluations are still in flight on it: delete
+        # its C rulesets now (or, if not yet, at the next reload or backend construction).
+        release_retired()
 
     # -- properties ------------------------------------------------------------------------------
 
@@ -272,7 +276,7 @@ class Engine:
             facts = fact_index(evidence.facts)
             activations = loaded.backend.fire(evidence.facts)
             _check_deadline(deadline, "inference")
-            decision = decide(loaded.ruleset, activations, facts, day)
+            decision = decide(loaded.ruleset, activations, facts, day, loaded.caches)
         except ComplianceError as exc:
             return self._error(loaded, txn.id, day, digest, str(exc))
         except Exception as exc:  # fail closed on anything unexpected, naming it
