@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
-import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -628,15 +628,25 @@ def test_memoised_results_keep_each_item_id(classifier: ChipClassifier) -> None:
     assert (spec_a.tpp, spec_b.tpp) == (8000, 16000)
 
 
-def test_catalogue_hits_are_fast(classifier: ChipClassifier) -> None:
+def test_catalogue_hits_are_served_from_the_memo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same item on 2,000 lines is classified once; each line id gets its own copy, made once (how fast a
+    hit is, is measured by benchmarks/engine.py, not timed here: timed tests fail on a busy machine)."""
+    classifier = ChipClassifier()
+    calls: list[str] = []
+    real = classifier._classify
+
+    def counted(item: Item) -> Any:
+        calls.append(item.id)
+        return real(item)
+
+    monkeypatch.setattr(classifier, "_classify", counted)
     items = [Item(id=f"i{n}", model="H200 SXM", quantity=8) for n in range(2000)]
-    classifier.classify(items[0])
-    start = time.perf_counter()
-    for item in items:
-        classifier.classify(item)
-    per_item_us = (time.perf_counter() - start) / len(items) * 1e6
-    # About 4 µs on a developer machine; the bound leaves room for slow CI runners.
-    assert per_item_us < 50, per_item_us
+    first = [classifier.classify(item) for item in items]
+    again = [classifier.classify(item) for item in items]
+    assert calls == ["i0"]
+    assert all(a is b for a, b in zip(first, again, strict=True))
+    assert [c.item_id for c in first] == [item.id for item in items]
+    assert {c.eccn for c in first} == {first[0].eccn} and first[0].eccn is not None
 
 
 # ----------------------------------------------------------------------------------------------
