@@ -18,11 +18,8 @@ every ``--sample-every`` cycles and checks that every determination equals the f
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import gc
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -32,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from soak import git_commit, rss_bytes  # noqa: E402
+from soak import rss_bytes, run_header  # noqa: E402
 
 MODES = ("delete", "keep")
 
@@ -138,12 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     delete, keep = runs["delete"], runs["keep"]
     result = {
-        "benchmark": "reload-soak",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "commit": git_commit(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
+        **run_header("reload-soak"),
         "runs": runs,
         "rss_growth_mb": {mode: round(r["rss_last_mb"] - r["rss_first_cycle_mb"], 1) for mode, r in runs.items()},
         "passed": all(r["errors"] == 0 and r["determinations_differing_from_first_cycle"] == 0 for r in runs.values())

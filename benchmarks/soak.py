@@ -96,6 +96,18 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+def run_header(benchmark: str) -> dict[str, Any]:
+    """What every soak result starts with: the benchmark, when, on which commit and machine."""
+    return {
+        "benchmark": benchmark,
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "commit": git_commit(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--evaluations", type=int, default=1_000_000)
@@ -146,12 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     later = [s["rss_mb"] for s in samples[2:]] or [warm]
     growth = (max(later) - warm) / warm
     result = {
-        "benchmark": "soak",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "commit": git_commit(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
+        **run_header("soak"),
         "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
         "backend": args.backend,
         "screening": not args.no_screening,
