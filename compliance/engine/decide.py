@@ -187,13 +187,14 @@ def _finding(
             ordered,
             by,
             period,
-            lambda: _make_finding(ruleset, rule, act, bound, ordered, facts, by, period, caches.plans),
+            lambda: _make_finding(ruleset, plan, act, bound, ordered, facts, by, period),
         )
     held = tuple(f for _, f in ordered)
     key = (id(rule), tuple(id(f) for f in held), id(period), by.rule_id if by else None)
     finding = _cached(caches.findings, key, rule, period, held)
     if finding is None:
-        finding = _make_finding(ruleset, rule, act, bound, ordered, facts, by, period, caches.plans)
+        plan = _plan(rule, ruleset, caches.plans)
+        finding = _make_finding(ruleset, plan, act, bound, ordered, facts, by, period)
         caches.findings.put(key, (rule, period, held, finding))
     return finding
 
@@ -281,16 +282,15 @@ def _retarget(finding: Finding, alias: str, fact_id: str) -> Finding:
 
 def _make_finding(
     ruleset: Ruleset,
-    rule: Rule,
+    plan: _Plan,
     act: Activation,
     bound: Mapping[str, Fact],
     ordered: Sequence[tuple[str, Fact]],
     facts: Mapping[str, Fact],
     by: Activation | None,
     period: Period | None,
-    plans: BoundedCache[_Plan],
 ) -> Finding:
-    plan = _plan(rule, ruleset, plans)
+    rule = plan.rule
     bound_facts: list[BoundFact] = []
     notes = list(plan.notes)
     unconfirmed = plan.unconfirmed
