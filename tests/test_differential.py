@@ -741,3 +741,35 @@ def test_a_dropped_engine_leaves_nothing_of_its_own_alive(monkeypatch: pytest.Mo
     release_retired()
     assert after == before
     assert deleted
+
+
+@needs_glibc
+@settings(max_examples=max(EXAMPLES // 5, 20), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rules=st.integers(1, 8).flatmap(lambda n: st.tuples(*[rule(i) for i in range(n)])),
+    transactions=st.lists(fact_set(), min_size=2, max_size=2),
+    byte=st.sampled_from([0x09, 0x0C, 0x00, 0xFF]),
+)
+def test_random_rules_compile_and_fire_alike_on_a_poisoned_heap(
+    rules: tuple[_Rule, ...], transactions: list[list[Fact]], byte: int
+) -> None:
+    """Every form the compiler writes, for every operator of the condition language, compiles and fires as
+    the reference does with the heap poisoned before every create_ruleset and no retry: a byte the C core
+    reads before writing it would show here, as the $or under $iany did."""
+    import durable_rules_engine
+
+    from compliance.engine import backends
+
+    real = durable_rules_engine.create_ruleset
+
+    def poisoned(name: str, payload: str) -> int:
+        _poison_freed_heap(byte)
+        return int(real(name, payload))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(backends, "CREATE_ATTEMPTS", 1)
+        patch.setattr(durable_rules_engine, "create_ruleset", poisoned)
+        durable = DurableBackend(rules, f"heapdiff{next(_counter)}")  # type: ignore[arg-type]
+        reference = ReferenceBackend(rules)  # type: ignore[arg-type]
+        for facts in transactions:
+            assert durable.fire(facts) == reference.fire(facts), _describe(rules, facts, None, None)
