@@ -522,6 +522,26 @@ def _poison_freed_heap(byte: int) -> None:
 needs_glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="poisons the heap through glibc malloc")
 
 
+def _poison_before_every_creation(patch: pytest.MonkeyPatch, byte: int) -> list[str]:
+    """From now on, every create_ruleset runs on a freshly poisoned heap, once (no retry to hide behind); the
+    names of the rulesets created."""
+    import durable_rules_engine
+
+    from compliance.engine import backends
+
+    real = durable_rules_engine.create_ruleset
+    created: list[str] = []
+
+    def poisoned(name: str, payload: str) -> int:
+        _poison_freed_heap(byte)
+        created.append(name)
+        return int(real(name, payload))
+
+    patch.setattr(backends, "CREATE_ATTEMPTS", 1)
+    patch.setattr(durable_rules_engine, "create_ruleset", poisoned)
+    return created
+
+
 def _create_poisoned(byte: int, rules: dict[str, Any]) -> bool:
     import durable_rules_engine
 
@@ -573,20 +593,7 @@ def test_no_shipped_pattern_puts_and_or_under_a_list_test() -> None:
 @pytest.mark.parametrize("byte", [0x09, 0x0C])
 def test_every_shipped_ruleset_compiles_on_a_poisoned_heap(byte: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """One attempt each (no retry to hide behind), the heap poisoned before every create_ruleset."""
-    import durable_rules_engine
-
-    from compliance.engine import backends
-
-    real = durable_rules_engine.create_ruleset
-    created: list[str] = []
-
-    def poisoned(name: str, payload: str) -> int:
-        _poison_freed_heap(byte)
-        created.append(name)
-        return int(real(name, payload))
-
-    monkeypatch.setattr(backends, "CREATE_ATTEMPTS", 1)
-    monkeypatch.setattr(durable_rules_engine, "create_ruleset", poisoned)
+    created = _poison_before_every_creation(monkeypatch, byte)
     for rs in _every_shipped_ruleset():
         backend = DurableBackend(rs.rules, f"{rs.id}-heap{next(_counter)}")
         assert backend.shard_count >= 1
@@ -686,19 +693,10 @@ def test_build_evaluate_drop_cycles_on_a_poisoned_heap_never_refuse_a_ruleset(
     drop, with the heap poisoned before every creation and no retry."""
     import gc
 
-    import durable_rules_engine
-
     from compliance import Engine
     from compliance.engine import backends
 
-    real = durable_rules_engine.create_ruleset
-
-    def poisoned(name: str, payload: str) -> int:
-        _poison_freed_heap(0x09)
-        return int(real(name, payload))
-
-    monkeypatch.setattr(backends, "CREATE_ATTEMPTS", 1)
-    monkeypatch.setattr(durable_rules_engine, "create_ruleset", poisoned)
+    created = _poison_before_every_creation(monkeypatch, 0x09)
     deleted = _spy_on_deletions(monkeypatch)
     txn = _news_like_transaction()
     rulesets = _every_shipped_ruleset()
@@ -713,7 +711,7 @@ def test_build_evaluate_drop_cycles_on_a_poisoned_heap_never_refuse_a_ruleset(
         del engine, det
         gc.collect()
     backends.release_retired()
-    assert len(deleted) >= 39
+    assert len(created) >= 40 and len(deleted) >= 39
 
 
 def test_a_dropped_engine_leaves_nothing_of_its_own_alive(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -756,19 +754,8 @@ def test_random_rules_compile_and_fire_alike_on_a_poisoned_heap(
     """Every form the compiler writes, for every operator of the condition language, compiles and fires as
     the reference does with the heap poisoned before every create_ruleset and no retry: a byte the C core
     reads before writing it would show here, as the $or under $iany did."""
-    import durable_rules_engine
-
-    from compliance.engine import backends
-
-    real = durable_rules_engine.create_ruleset
-
-    def poisoned(name: str, payload: str) -> int:
-        _poison_freed_heap(byte)
-        return int(real(name, payload))
-
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(backends, "CREATE_ATTEMPTS", 1)
-        patch.setattr(durable_rules_engine, "create_ruleset", poisoned)
+        _poison_before_every_creation(patch, byte)
         durable = DurableBackend(rules, f"heapdiff{next(_counter)}")  # type: ignore[arg-type]
         reference = ReferenceBackend(rules)  # type: ignore[arg-type]
         for facts in transactions:
