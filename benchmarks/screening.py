@@ -40,12 +40,12 @@ _SCREENING = load_ruleset("us-ear").screening
 MATCH_THRESHOLD: float = _SCREENING.match_threshold
 REVIEW_THRESHOLD: float = _SCREENING.review_threshold
 BRUTE_SAMPLE = (40, 20)
+"""Brute force takes seconds per query: 40 perturbed list names and 20 clean names are checked against it."""
 SCAN_QUERIES = 30
+"""Queries of the reference rapidfuzz scan, before and after the index's cold pass each."""
 STEADY_WARMUP = 4000
 """Perturbed list names (besides the negatives left out of the mix) a fresh screener answers before the steady pass."""
-"""Queries of the reference rapidfuzz scan, before and after the index's cold pass each."""
 TARGET_QPS, TARGET_RECALL = 10_000.0, 0.995
-"""Brute force takes seconds per query: 40 perturbed list names and 20 clean names are checked against it."""
 
 
 def prf(pred: list[bool], truth: list[bool]) -> dict[str, float | int]:

@@ -552,9 +552,7 @@ class NameIndex:
         if n == 1:
             a, b = off[keys[0]], off[keys[0] + 1]
             var = self.all_form[a:b]
-            values = np.empty(len(var), dtype=np.complex64)
-            values.real = vals[0]
-            values.imag = self.all_w[a:b] * float(vals[0])
+            values = _sim_and_credit(len(var), vals[0], self.all_w[a:b] * float(vals[0]))
             # postings of one token are sorted by form: a repeat sits next to its twin
             unique = not len(var) or not bool(np.any(var[1:] == var[:-1]))
             return _Lookup(ids, vals, sims, var, values, unique)
@@ -566,9 +564,7 @@ class NameIndex:
             return _Lookup(ids, vals, sims, _NO_IDS, _NO_VALUES, True)
         all_form, all_w = self.all_form, self.all_w
         sim = np.repeat(vals, lens)
-        values = np.empty(len(sim), dtype=np.complex64)
-        values.real = sim
-        values.imag = np.concatenate([all_w[a:b] for a, b in spans]) * sim
+        values = _sim_and_credit(len(sim), sim, np.concatenate([all_w[a:b] for a, b in spans]) * sim)
         postings = np.concatenate([all_form[a:b] for a, b in spans])
         return _Lookup(ids, vals, sims, postings, values, False)
 
@@ -733,9 +729,7 @@ class NameIndex:
         self.agg_off = np.zeros(n_vocab + 1, dtype=np.int64)
         self.agg_off[1:] = np.cumsum(counts)
         self.agg_form: IntArray = out_var[:filled].copy()
-        self.agg_values: ComplexArray = np.empty(filled, dtype=np.complex64)
-        self.agg_values.real = out_best[:filled]
-        self.agg_values.imag = out_credit[:filled]
+        self.agg_values: ComplexArray = _sim_and_credit(filled, out_best[:filled], out_credit[:filled])
 
     def _window_row(self, joined: str) -> _Lookup:
         """Vocabulary words that adjacent query tokens, joined, may merge into (cached)."""
@@ -1104,6 +1098,15 @@ class NameIndex:
             "keys": len(self.keys) + len(self.merge_ids) + len(self.merge_del_hash),
             "postings": int(len(self.post_form) + len(self.mpost_form)),
         }
+
+
+def _sim_and_credit(n: int, sim: Any, credit: Any) -> ComplexArray:
+    """``n`` postings' values as ``_Lookup.values`` holds them: similarity real, weighted credit imaginary
+    (each cast to float32 as it is stored)."""
+    values = np.empty(n, dtype=np.complex64)
+    values.real = sim
+    values.imag = credit
+    return values
 
 
 def _unpickled_index(state: dict[str, Any]) -> NameIndex:
