@@ -70,6 +70,10 @@ COMPILED: Final[tuple[str, ...]] = (
 )
 """Modules compiled by `build`, by import name."""
 
+C_EXTENSIONS: Final[dict[str, str]] = {"compliance.screening._bounds": "compliance/screening/_bounds.c"}
+"""Extensions written in C for this project, built with the compiled modules: import name -> C source (relative
+to the project's root). Each has a ``.pyi`` stub beside it and a pure-Python fallback in the module using it."""
+
 
 MANIFEST: Final = PACKAGE / "_native.inputs"
 """Written by `build`: the build's inputs, one module per line (the compiled modules and every module of the
@@ -112,6 +116,11 @@ def compiled() -> list[str]:
     return [m for m in COMPILED if extension_of(m) is not None]
 
 
+def built_c_extensions() -> list[str]:
+    """The extensions of `C_EXTENSIONS` that are built."""
+    return [m for m in C_EXTENSIONS if extension_of(m) is not None]
+
+
 def build_inputs() -> list[str]:
     """The compiled modules and every module of the package they import, directly or not, sorted."""
     import ast
@@ -141,14 +150,23 @@ def stale() -> list[str]:
 
 
 def _stale(extra: list[str]) -> list[str]:
-    built = [ext for m in COMPILED if (ext := extension_of(m)) is not None]
+    built = [ext for m in (*COMPILED, *C_EXTENSIONS) if (ext := extension_of(m)) is not None]
     if not built and not extra:
         return []
     if not MANIFEST.exists() or extra:
-        return sorted({*COMPILED, *extra})
+        return sorted({*COMPILED, *C_EXTENSIONS, *extra})
     made = MANIFEST.stat().st_mtime  # set to the time the build read its inputs
     inputs = MANIFEST.read_text(encoding="utf-8").split()
-    return [m for m in inputs if not source_of(m).exists() or source_of(m).stat().st_mtime > made]
+    old = [
+        m
+        for m in inputs
+        if m not in C_EXTENSIONS and (not source_of(m).exists() or source_of(m).stat().st_mtime > made)
+    ]
+    for module, c_source in C_EXTENSIONS.items():
+        path = ROOT / c_source
+        if module in inputs and (not path.exists() or path.stat().st_mtime > made):
+            old.append(module)
+    return old
 
 
 def check() -> None:
@@ -186,14 +204,19 @@ def artefacts() -> list[Path]:
         if suffix is None:
             continue
         stem = path.name[: -len(suffix)]
-        if (path.parent / f"{stem}.py").exists() or (path.parent == PACKAGE and stem == "_native__mypyc"):
+        c_module = ".".join([*path.parent.relative_to(ROOT).parts, stem])
+        if (
+            (path.parent / f"{stem}.py").exists()
+            or (path.parent == PACKAGE and stem == "_native__mypyc")
+            or c_module in C_EXTENSIONS
+        ):
             found.append(path)
     return found + ([MANIFEST] if MANIFEST.exists() else [])
 
 
 def leftovers() -> list[str]:
     """Modules with a compiled extension that `COMPILED` no longer lists (an earlier build's)."""
-    listed = {extension_of(m) for m in COMPILED}
+    listed = {extension_of(m) for m in (*COMPILED, *C_EXTENSIONS)}
     out = []
     for path in artefacts():
         if path.suffix in (".so", ".pyd") and path.name.split(".")[0] != "_native__mypyc" and path not in listed:
@@ -215,14 +238,19 @@ def clean() -> list[Path]:
 
 _SETUP: Final = """
 import sys
-from setuptools import setup
+import numpy
+from setuptools import Extension, setup
 from mypyc.build import mypycify
 
+c_extensions = [
+    Extension(name, [source], include_dirs=[numpy.get_include()], extra_compile_args=["-O3"])
+    for name, source in {c_extensions!r}.items()
+]
 setup(
     name="compliance-native",
     packages=[],
     py_modules=[],
-    ext_modules=mypycify(sys.argv[1:], group_name={group!r}, target_dir={target!r}, opt_level={opt!r}),
+    ext_modules=mypycify(sys.argv[1:], group_name={group!r}, target_dir={target!r}, opt_level={opt!r}) + c_extensions,
     script_args=["build_ext", "--inplace", "--build-temp", {temp!r}],
 )
 """
@@ -236,7 +264,8 @@ def build(*, force: bool = False, opt_level: str = "3") -> bool:
     """
     import subprocess
 
-    if not force and len(compiled()) == len(COMPILED) and not stale():  # (stale() covers leftovers)
+    current = len(compiled()) == len(COMPILED) and len(built_c_extensions()) == len(C_EXTENSIONS)
+    if not force and current and not stale():  # (stale() covers leftovers)
         return False
     try:
         import mypyc  # noqa: F401
@@ -247,7 +276,11 @@ def build(*, force: bool = False, opt_level: str = "3") -> bool:
     clean()
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
     script = _SETUP.format(
-        group=SHARED_LIBRARY, target=str(BUILD_DIR / "c"), opt=opt_level, temp=str(BUILD_DIR / "temp")
+        group=SHARED_LIBRARY,
+        target=str(BUILD_DIR / "c"),
+        opt=opt_level,
+        temp=str(BUILD_DIR / "temp"),
+        c_extensions=dict(C_EXTENSIONS),
     )
     sources = [str(source_of(m).relative_to(ROOT)) for m in COMPILED]
     result = subprocess.run(
@@ -262,11 +295,11 @@ def build(*, force: bool = False, opt_level: str = "3") -> bool:
         clean()  # a partial build would mix compiled and pure modules of different ages
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-30:])
         raise RuntimeError(f"the compiled build failed (pure-Python modules are in use):\n{tail}")
-    missing = [m for m in COMPILED if extension_of(m) is None]
+    missing = [m for m in (*COMPILED, *C_EXTENSIONS) if extension_of(m) is None]
     if missing:
         clean()
         raise RuntimeError(f"the compiled build made no extension for {', '.join(missing)}")
-    MANIFEST.write_text("\n".join(inputs) + "\n", encoding="utf-8")
+    MANIFEST.write_text("\n".join([*inputs, *C_EXTENSIONS]) + "\n", encoding="utf-8")
     os.utime(MANIFEST, (started, started))
     return True
 
@@ -276,6 +309,11 @@ def status_lines() -> tuple[list[str], bool]:
     done, old = compiled(), stale()
     lines = [f"{len(done)} of {len(COMPILED)} modules compiled"]
     lines += [f"  {'compiled' if m in done else 'source':8} {m}" for m in COMPILED]
+    c_built = built_c_extensions()
+    lines += [
+        f"  {'built' if m in c_built else 'absent':8} {m} (C; the Python fallback runs without it)"
+        for m in C_EXTENSIONS
+    ]
     if old:
         lines.append(f"stale: changed since the build: {', '.join(old)}; run the build again")
     return lines, not old

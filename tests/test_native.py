@@ -33,38 +33,50 @@ def test_every_compiled_module_is_a_plain_module_without_pydantic_models() -> No
 
 def test_a_build_older_than_one_of_its_inputs_is_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A compiled module shadows its source, and mypyc reads the types (and may copy the constants) of the
-    modules it imports: an edit to any of them after the build makes the build stale."""
+    modules it imports: an edit to any of them, or to the C source of an extension, after the build makes the
+    build stale."""
     package = tmp_path / "compliance"
     package.mkdir()
     for name in ("memo", "model"):
         (package / f"{name}.py").write_text("")
-    ext = package / ("memo" + importlib.machinery.EXTENSION_SUFFIXES[0])
+    (package / "kernel.c").write_text("")
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    ext = package / ("memo" + suffix)
     ext.write_bytes(b"")
+    c_ext = package / ("kernel" + suffix)
+    c_ext.write_bytes(b"")
     manifest = package / "_native.inputs"
     monkeypatch.setattr(native, "ROOT", tmp_path)
     monkeypatch.setattr(native, "PACKAGE", package)
     monkeypatch.setattr(native, "COMPILED", ("compliance.memo",))
+    monkeypatch.setattr(native, "C_EXTENSIONS", {"compliance.kernel": "compliance/kernel.c"})
     monkeypatch.setattr(native, "MANIFEST", manifest)
-    assert native.stale() == ["compliance.memo"]  # a build without its manifest is not trusted
-    manifest.write_text("compliance.memo\ncompliance.model\n")
-    for path, when in ((package / "memo.py", 1_000), (package / "model.py", 1_000), (ext, 2_000), (manifest, 2_000)):
-        os.utime(path, (when, when))
+    # a build without its manifest is not trusted
+    assert native.stale() == ["compliance.kernel", "compliance.memo"]
+    manifest.write_text("compliance.memo\ncompliance.model\ncompliance.kernel\n")
+    for path in (package / "memo.py", package / "model.py", package / "kernel.c"):
+        os.utime(path, (1_000, 1_000))
+    for path in (ext, c_ext, manifest):
+        os.utime(path, (2_000, 2_000))
     assert native.compiled() == ["compliance.memo"]
-    assert native.stale() == []
+    assert native.built_c_extensions() == ["compliance.kernel"]
+    assert native.stale() == native.leftovers() == []
     os.utime(package / "model.py", (3_000, 3_000))
     assert native.stale() == ["compliance.model"]
-    with pytest.warns(native.StaleBuildWarning, match=r"compliance\.model"):
+    os.utime(package / "kernel.c", (3_000, 3_000))
+    assert native.stale() == ["compliance.model", "compliance.kernel"]
+    with pytest.warns(native.StaleBuildWarning, match=r"compliance\.model, compliance\.kernel"):
         native.warn_if_stale()
     # an extension an earlier build left for a module no longer compiled would fail on import: refused
     (package / "model.py").touch()
-    left = package / ("model" + importlib.machinery.EXTENSION_SUFFIXES[0])
+    left = package / ("model" + suffix)
     left.write_bytes(b"")
     assert native.leftovers() == ["compliance.model"]
-    assert native.stale() == ["compliance.memo", "compliance.model"]
+    assert native.stale() == ["compliance.kernel", "compliance.memo", "compliance.model"]
     with pytest.raises(ImportError, match=r"earlier build \(compliance\.model\)"):
         native.check()
-    assert sorted(native.clean()) == sorted([ext, left, manifest])
-    assert native.compiled() == native.stale() == native.leftovers() == []
+    assert sorted(native.clean()) == sorted([c_ext, ext, left, manifest])
+    assert native.compiled() == native.stale() == native.leftovers() == native.built_c_extensions() == []
 
 
 def test_the_build_inputs_are_the_compiled_modules_and_what_they_import() -> None:
@@ -79,7 +91,8 @@ def test_the_build_inputs_are_the_compiled_modules_and_what_they_import() -> Non
 def test_the_compiled_build_is_the_code_that_runs() -> None:
     """When the build is made, Python imports every compiled module from its extension, not its source."""
     assert native.compiled() == list(native.COMPILED)
-    for module in native.COMPILED:
+    assert native.built_c_extensions() == list(native.C_EXTENSIONS)
+    for module in (*native.COMPILED, *native.C_EXTENSIONS):
         loaded = importlib.import_module(module)
         assert loaded.__spec__ is not None
         assert not str(loaded.__spec__.origin).endswith(".py"), module

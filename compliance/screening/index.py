@@ -55,7 +55,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -67,6 +67,9 @@ from compliance.native import by_constructor
 from compliance.screening.normalize import NameForm, analyze, phonetic_key
 from compliance.screening.scorer import INITIAL_SIM, MERGE_MIN_SIM, singular, token_similarity
 from compliance.screening.scorer import MIN_PHONETIC_KEY as _MIN_PHONETIC
+
+if TYPE_CHECKING:
+    from compliance.screening._bounds import Kernel
 
 ESSENTIAL_FRACTION: Final = 1.0
 """Multiplier on ``required_fraction``: 1.0 is the bound; lower values look up more tokens (safer)."""
@@ -107,7 +110,7 @@ _PICKLED: Final = (
 )  # fmt: skip
 """The index's attributes a pickle keeps; the others (``_TRANSIENT``) are caches and per-thread scratch, or
 derived again by ``__setstate__``. Named one by one because the compiled index has no ``__dict__``."""
-_TRANSIENT: Final = ("_cache", "_local", "_factors", "_all_starts")
+_TRANSIENT: Final = ("_cache", "_local", "_factors", "_all_starts", "kernel")
 
 _AFFILIATE_RE: Final = re.compile(r"\.?\s*affiliated entit(?:y|ies)\s*:\s*", re.IGNORECASE)
 _PAREN_RE: Final = re.compile(r"\(([^()]{1,60})\)")
@@ -490,6 +493,7 @@ class NameIndex:
         self._cache: dict[tuple[str, str], _Lookup] = {}
         self._local = threading.local()
         self._factors: dict[float, FloatArray] = {}
+        self.kernel: Kernel | None = self.make_kernel()
 
     def __len__(self) -> int:
         return len(self.variants)
@@ -509,6 +513,36 @@ class NameIndex:
         self._cache = {}
         self._local = threading.local()
         self._factors = {}
+        self.kernel = self.make_kernel()
+
+    def make_kernel(self) -> Kernel | None:
+        """The C score bounds over this index's arrays (``_bounds.c``), or None where that extension is not built.
+
+        ``kernel`` holds it; set ``kernel`` to None to run the Python bounds (the reference) instead.
+        """
+        try:
+            from compliance.screening._bounds import Kernel
+        except ImportError:
+            return None
+        weights = np.fromiter(chain.from_iterable(self._form_ws), dtype=np.float64, count=len(self.form_w))
+        merge_weights = np.fromiter(
+            (w for merges in self._form_merges for _, w in merges), dtype=np.float64, count=len(self.form_mw)
+        )
+        return Kernel(
+            self.form_off,
+            self.form_tok,
+            weights,
+            self.form_moff,
+            self.form_mtok,
+            merge_weights,
+            self.form_total,
+            self._form_total32,
+            self.form_org,
+            np.asarray(self._form_single, dtype=np.bool_),
+            np.asarray(self._vocab_first, dtype=np.int32),
+            np.asarray(self._vocab_single, dtype=np.bool_),
+            len(self.all_off) - 1,
+        )
 
     def _scratch(self) -> npt.NDArray[np.complex64]:
         """A per-form accumulator, all zeros, private to the calling thread (callers zero what they touch).
@@ -872,6 +906,18 @@ class NameIndex:
                 gen.append(r)
         if not gen:
             return []
+        kernel = self.kernel
+        if kernel is not None:
+            return kernel.bound(
+                [(r.postings, r.values, r.weight) for r in gen],
+                [(r.ids, r.sims, r.weight, r.first, r.initial) for r in rows],
+                const_q,
+                const_e,
+                wq,
+                q_org,
+                threshold,
+                _BOUND_SLACK,
+            )
         # whether a form may appear more than once in ``cat`` (its entries are then summed)
         merged = len(gen) > 1 or not gen[0].unique
         if not merged:

@@ -1,0 +1,691 @@
+/*
+ * The name index's score bounds (steps 2 and 3 of compliance/screening/index.py) in C.
+ *
+ * `index.py` computes the same two bounds with numpy (a first bound over the generating rows' postings)
+ * and in plain Python (the exact per-candidate bound); per query that is some twenty numpy calls and a
+ * Python loop over every candidate's tokens, which is most of a warm query's time. This module does both
+ * in one call, with the same arithmetic in the same order:
+ *
+ *   - the first bound in float32, summing each generating row's postings per form in row and posting
+ *     order (as `np.add.at` over the concatenated postings does), so that the same forms pass;
+ *   - the candidate bound in double, as `NameIndex._bound_small` computes it, for every candidate
+ *     (the Python code switches to a vectorised float32 variant above 48 candidates; here one exact
+ *     path serves all).
+ *
+ * Written for this project; it uses only the CPython and NumPy C APIs. The Python code stays the
+ * reference and the fallback wherever this extension is not built (`compliance/native.py`), and the test
+ * suite compares the two on real list names (tests/test_index_kernel.py).
+ *
+ * Thread safety: a `Kernel` owns scratch arrays the size of the index. The work that uses them runs
+ * with the GIL held and makes no Python object (nothing can run another thread's call in between);
+ * a call that finds the scratch in use anyway (re-entry) takes temporary scratch of its own.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/arrayobject.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define INITIAL_SIM 0.6
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *keep;             /* the arrays below, kept alive */
+    const int64_t *form_off;    /* per form: its tokens in form_tok (CSR) */
+    const int32_t *form_tok;    /* vocabulary ids */
+    const double *form_w;       /* per form token: its weight */
+    const int64_t *form_moff;   /* per form: its merge tokens in form_mtok (CSR) */
+    const int32_t *form_mtok;   /* n_vocab + merge id */
+    const double *form_mw;      /* per merge token: the weight of the words it joins */
+    const double *form_total;
+    const float *form_total32;
+    const npy_bool *form_org;
+    const npy_bool *form_single; /* whether the form has a one-letter token */
+    const int32_t *vocab_first;  /* per vocabulary id: its first letter's code */
+    const npy_bool *vocab_single;
+    Py_ssize_t n_forms;
+    Py_ssize_t n_tokens;        /* vocabulary ids and merge ids */
+    Py_ssize_t n_vocab;
+    Py_ssize_t max_toks;        /* the most tokens (or merge tokens) of one form */
+    /* scratch: all zeros (heads all -1) between calls */
+    float *acc_q;
+    float *acc_e;
+    unsigned char *mark;
+    int32_t *head;
+    int busy;
+} Kernel;
+
+typedef struct {
+    const int32_t *ids;
+    const float *sims;
+    Py_ssize_t n;
+    double weight;
+    long first;
+    int initial;
+} Row;
+
+typedef struct {
+    const int32_t *postings;
+    const float *values;        /* complex64 as (similarity, credit) pairs */
+    Py_ssize_t n;
+    double weight;
+} GenRow;
+
+typedef struct {
+    int32_t row;
+    int32_t next;
+    double sim;
+} Reach;
+
+typedef struct {
+    int32_t form;
+    double bound;
+} Bounded;
+
+static PyArrayObject *
+checked_array(PyObject *obj, int typenum, const char *what)
+{
+    if (!PyArray_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a numpy array, got %.100s", what, Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    PyArrayObject *arr = (PyArrayObject *)obj;
+    if (PyArray_TYPE(arr) != typenum || PyArray_NDIM(arr) != 1 || !PyArray_IS_C_CONTIGUOUS(arr)) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a contiguous one-dimensional array of the right dtype", what);
+        return NULL;
+    }
+    return arr;
+}
+
+static void
+Kernel_dealloc(Kernel *self)
+{
+    Py_XDECREF(self->keep);
+    free(self->acc_q);
+    free(self->acc_e);
+    free(self->mark);
+    free(self->head);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+Kernel_init(Kernel *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {
+        "form_off", "form_tok", "form_w", "form_moff", "form_mtok", "form_mw", "form_total", "form_total32",
+        "form_org", "form_single", "vocab_first", "vocab_single", "n_tokens", NULL,
+    };
+    PyObject *o[12];
+    Py_ssize_t n_tokens;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOOOOOn", kwlist, &o[0], &o[1], &o[2], &o[3], &o[4],
+                                     &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &n_tokens)) {
+        return -1;
+    }
+    static const int types[12] = {
+        NPY_INT64, NPY_INT32, NPY_FLOAT64, NPY_INT64, NPY_INT32, NPY_FLOAT64,
+        NPY_FLOAT64, NPY_FLOAT32, NPY_BOOL, NPY_BOOL, NPY_INT32, NPY_BOOL,
+    };
+    PyArrayObject *a[12];
+    for (int i = 0; i < 12; i++) {
+        a[i] = checked_array(o[i], types[i], kwlist[i]);
+        if (a[i] == NULL) {
+            return -1;
+        }
+    }
+    Py_ssize_t n_forms = PyArray_DIM(a[6], 0);
+    Py_ssize_t n_vocab = PyArray_DIM(a[10], 0);
+    if (PyArray_DIM(a[0], 0) != n_forms + 1 || PyArray_DIM(a[3], 0) != n_forms + 1
+        || PyArray_DIM(a[7], 0) != n_forms || PyArray_DIM(a[8], 0) != n_forms || PyArray_DIM(a[9], 0) != n_forms
+        || PyArray_DIM(a[11], 0) != n_vocab || PyArray_DIM(a[2], 0) != PyArray_DIM(a[1], 0)
+        || PyArray_DIM(a[5], 0) != PyArray_DIM(a[4], 0) || n_tokens < n_vocab) {
+        PyErr_SetString(PyExc_ValueError, "Kernel: the index arrays' lengths do not agree");
+        return -1;
+    }
+    const int64_t *off = (const int64_t *)PyArray_DATA(a[0]);
+    const int64_t *moff = (const int64_t *)PyArray_DATA(a[3]);
+    const int32_t *tok = (const int32_t *)PyArray_DATA(a[1]);
+    const int32_t *mtok = (const int32_t *)PyArray_DATA(a[4]);
+    if (off[0] != 0 || moff[0] != 0 || off[n_forms] != PyArray_DIM(a[1], 0) || moff[n_forms] != PyArray_DIM(a[4], 0)) {
+        PyErr_SetString(PyExc_ValueError, "Kernel: the form offsets do not span the token arrays");
+        return -1;
+    }
+    Py_ssize_t max_toks = 1;
+    for (Py_ssize_t f = 0; f < n_forms; f++) {
+        if (off[f + 1] < off[f] || moff[f + 1] < moff[f]) {
+            PyErr_SetString(PyExc_ValueError, "Kernel: the form offsets are not ascending");
+            return -1;
+        }
+        if (off[f + 1] - off[f] > max_toks) {
+            max_toks = off[f + 1] - off[f];
+        }
+        if (moff[f + 1] - moff[f] > max_toks) {
+            max_toks = moff[f + 1] - moff[f];
+        }
+    }
+    for (Py_ssize_t k = 0; k < PyArray_DIM(a[1], 0); k++) {
+        if (tok[k] < 0 || tok[k] >= n_vocab) {
+            PyErr_SetString(PyExc_ValueError, "Kernel: a form token is not a vocabulary id");
+            return -1;
+        }
+    }
+    for (Py_ssize_t k = 0; k < PyArray_DIM(a[4], 0); k++) {
+        if (mtok[k] < n_vocab || mtok[k] >= n_tokens) {
+            PyErr_SetString(PyExc_ValueError, "Kernel: a merge token is out of range");
+            return -1;
+        }
+    }
+    PyObject *keep = PyTuple_New(12);
+    if (keep == NULL) {
+        return -1;
+    }
+    for (int i = 0; i < 12; i++) {
+        Py_INCREF(o[i]);
+        PyTuple_SET_ITEM(keep, i, o[i]);
+    }
+    float *acc_q = calloc((size_t)n_forms + 1, sizeof(float));
+    float *acc_e = calloc((size_t)n_forms + 1, sizeof(float));
+    unsigned char *mark = calloc((size_t)n_forms + 1, 1);
+    int32_t *head = malloc(((size_t)n_tokens + 1) * sizeof(int32_t));
+    if (acc_q == NULL || acc_e == NULL || mark == NULL || head == NULL) {
+        free(acc_q);
+        free(acc_e);
+        free(mark);
+        free(head);
+        Py_DECREF(keep);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t t = 0; t <= n_tokens; t++) {
+        head[t] = -1;
+    }
+    /* __init__ again on the same object: let go of the first call's state */
+    Py_XDECREF(self->keep);
+    free(self->acc_q);
+    free(self->acc_e);
+    free(self->mark);
+    free(self->head);
+    self->keep = keep;
+    self->form_off = off;
+    self->form_tok = tok;
+    self->form_w = (const double *)PyArray_DATA(a[2]);
+    self->form_moff = moff;
+    self->form_mtok = mtok;
+    self->form_mw = (const double *)PyArray_DATA(a[5]);
+    self->form_total = (const double *)PyArray_DATA(a[6]);
+    self->form_total32 = (const float *)PyArray_DATA(a[7]);
+    self->form_org = (const npy_bool *)PyArray_DATA(a[8]);
+    self->form_single = (const npy_bool *)PyArray_DATA(a[9]);
+    self->vocab_first = (const int32_t *)PyArray_DATA(a[10]);
+    self->vocab_single = (const npy_bool *)PyArray_DATA(a[11]);
+    self->n_forms = n_forms;
+    self->n_tokens = n_tokens;
+    self->n_vocab = n_vocab;
+    self->max_toks = max_toks;
+    self->acc_q = acc_q;
+    self->acc_e = acc_e;
+    self->mark = mark;
+    self->head = head;
+    self->busy = 0;
+    return 0;
+}
+
+/* Read `rows`: a sequence of (ids int32, sims float32, weight, first, initial). */
+static Row *
+read_rows(Kernel *self, PyObject *seq, Py_ssize_t *count, Py_ssize_t *entries)
+{
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    Row *rows = malloc(((size_t)n + 1) * sizeof(Row));
+    if (rows == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *t = items[i];
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 5) {
+            PyErr_SetString(PyExc_TypeError, "rows: each row is (ids, sims, weight, first, initial)");
+            goto fail;
+        }
+        PyArrayObject *ids = checked_array(PyTuple_GET_ITEM(t, 0), NPY_INT32, "row ids");
+        PyArrayObject *sims = ids ? checked_array(PyTuple_GET_ITEM(t, 1), NPY_FLOAT32, "row sims") : NULL;
+        if (sims == NULL) {
+            goto fail;
+        }
+        Py_ssize_t len = PyArray_DIM(ids, 0);
+        if (PyArray_DIM(sims, 0) != len) {
+            PyErr_SetString(PyExc_ValueError, "rows: ids and sims differ in length");
+            goto fail;
+        }
+        const int32_t *id = (const int32_t *)PyArray_DATA(ids);
+        for (Py_ssize_t k = 0; k < len; k++) {
+            if (id[k] < 0 || id[k] >= self->n_tokens) {
+                PyErr_SetString(PyExc_ValueError, "rows: a token id is out of range");
+                goto fail;
+            }
+        }
+        rows[i].ids = id;
+        rows[i].sims = (const float *)PyArray_DATA(sims);
+        rows[i].n = len;
+        rows[i].weight = PyFloat_AsDouble(PyTuple_GET_ITEM(t, 2));
+        rows[i].first = PyLong_AsLong(PyTuple_GET_ITEM(t, 3));
+        rows[i].initial = PyObject_IsTrue(PyTuple_GET_ITEM(t, 4));
+        if (PyErr_Occurred() || rows[i].initial < 0) {
+            goto fail;
+        }
+        total += len;
+    }
+    *count = n;
+    *entries = total;
+    return rows;
+fail:
+    free(rows);
+    return NULL;
+}
+
+/* Read `gen`: a sequence of (postings int32, values complex64, weight). */
+static GenRow *
+read_gen(Kernel *self, PyObject *seq, Py_ssize_t *count)
+{
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    GenRow *gen = malloc(((size_t)n + 1) * sizeof(GenRow));
+    if (gen == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *t = items[i];
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 3) {
+            PyErr_SetString(PyExc_TypeError, "gen: each generating row is (postings, values, weight)");
+            goto fail;
+        }
+        PyArrayObject *post = checked_array(PyTuple_GET_ITEM(t, 0), NPY_INT32, "postings");
+        PyArrayObject *vals = post ? checked_array(PyTuple_GET_ITEM(t, 1), NPY_COMPLEX64, "values") : NULL;
+        if (vals == NULL) {
+            goto fail;
+        }
+        Py_ssize_t len = PyArray_DIM(post, 0);
+        if (PyArray_DIM(vals, 0) != len) {
+            PyErr_SetString(PyExc_ValueError, "gen: postings and values differ in length");
+            goto fail;
+        }
+        const int32_t *p = (const int32_t *)PyArray_DATA(post);
+        for (Py_ssize_t k = 0; k < len; k++) {
+            if (p[k] < 0 || p[k] >= self->n_forms) {
+                PyErr_SetString(PyExc_ValueError, "gen: a posting is not a form");
+                goto fail;
+            }
+        }
+        gen[i].postings = p;
+        gen[i].values = (const float *)PyArray_DATA(vals);
+        gen[i].n = len;
+        gen[i].weight = PyFloat_AsDouble(PyTuple_GET_ITEM(t, 2));
+        if (PyErr_Occurred()) {
+            goto fail;
+        }
+    }
+    *count = n;
+    return gen;
+fail:
+    free(gen);
+    return NULL;
+}
+
+static int
+compare_int32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* best bound first; equal bounds in ascending form order (a stable sort of ascending forms) */
+static int
+compare_bounded(const void *a, const void *b)
+{
+    const Bounded *x = a, *y = b;
+    if (x->bound != y->bound) {
+        return x->bound < y->bound ? 1 : -1;
+    }
+    return (x->form > y->form) - (x->form < y->form);
+}
+
+/* Step 2: the forms whose first bound reaches the threshold, ascending, each once. Returns their count. */
+static Py_ssize_t
+first_bound(Kernel *self, const GenRow *gen, Py_ssize_t n_gen, float *acc_q, float *acc_e, unsigned char *mark,
+            double const_q, double const_e, double wq, int q_org, double t, int32_t *cand)
+{
+    for (Py_ssize_t g = 0; g < n_gen; g++) {
+        const float w = (float)gen[g].weight;
+        const int32_t *post = gen[g].postings;
+        const float *vals = gen[g].values;
+        for (Py_ssize_t k = 0; k < gen[g].n; k++) {
+            acc_q[post[k]] += vals[2 * k] * w;
+            acc_e[post[k]] += vals[2 * k + 1];
+        }
+    }
+    const float wq32 = (float)wq, cq = (float)const_q, ce = (float)const_e;
+    const float t_org = (float)t, t_person = (float)(t / (2.0 - t));
+    Py_ssize_t n_cand = 0;
+    for (Py_ssize_t g = 0; g < n_gen; g++) {
+        const int32_t *post = gen[g].postings;
+        for (Py_ssize_t k = 0; k < gen[g].n; k++) {
+            int32_t p = post[k];
+            if (mark[p]) {
+                continue;
+            }
+            mark[p] = 1;
+            float mq = acc_q[p];
+            if (const_q != 0.0) {
+                mq = mq + cq;
+            }
+            float me = acc_e[p];
+            if (const_e != 0.0) {
+                me = me + ce;
+            }
+            const float we = self->form_total32[p];
+            float m = mq < wq32 ? mq : wq32;
+            m += me < we ? me : we;
+            float total = we + wq32;
+            total *= (q_org || self->form_org[p]) ? t_org : t_person;
+            if (m >= total) {
+                cand[n_cand++] = p;
+            }
+        }
+    }
+    for (Py_ssize_t g = 0; g < n_gen; g++) {
+        const int32_t *post = gen[g].postings;
+        for (Py_ssize_t k = 0; k < gen[g].n; k++) {
+            acc_q[post[k]] = 0.0f;
+            acc_e[post[k]] = 0.0f;
+            mark[post[k]] = 0;
+        }
+    }
+    qsort(cand, (size_t)n_cand, sizeof(int32_t), compare_int32);
+    return n_cand;
+}
+
+/* Step 3: each candidate's score bound, as NameIndex._bound_small computes it. Returns the kept count. */
+static Py_ssize_t
+candidate_bound(Kernel *self, const Row *rows, Py_ssize_t n_rows, int32_t *head, Reach *reach,
+                const int32_t *cand, Py_ssize_t n_cand, double wq, int q_org, double floor, double *scratch,
+                Bounded *out)
+{
+    /* token -> the rows reaching it, with their similarity */
+    int32_t n_reach = 0;
+    for (Py_ssize_t i = 0; i < n_rows; i++) {
+        for (Py_ssize_t k = 0; k < rows[i].n; k++) {
+            if (rows[i].sims[k] > 0.0f) {
+                int32_t tok = rows[i].ids[k];
+                reach[n_reach].row = (int32_t)i;
+                reach[n_reach].sim = (double)rows[i].sims[k];
+                reach[n_reach].next = head[tok];
+                head[tok] = n_reach++;
+            }
+        }
+    }
+    double *row_best = scratch;
+    double *best_e = row_best + n_rows;
+    double *best_m = best_e + self->max_toks;
+    Py_ssize_t kept = 0;
+    for (Py_ssize_t c = 0; c < n_cand; c++) {
+        const int32_t v = cand[c];
+        const int64_t a = self->form_off[v], b = self->form_off[v + 1];
+        const int64_t ma = self->form_moff[v], mb = self->form_moff[v + 1];
+        for (Py_ssize_t i = 0; i < n_rows; i++) {
+            row_best[i] = 0.0;
+        }
+        for (int64_t j = a; j < b; j++) {
+            double be = 0.0;
+            for (int32_t e = head[self->form_tok[j]]; e >= 0; e = reach[e].next) {
+                if (reach[e].sim > row_best[reach[e].row]) {
+                    row_best[reach[e].row] = reach[e].sim;
+                }
+                if (reach[e].sim > be) {
+                    be = reach[e].sim;
+                }
+            }
+            best_e[j - a] = be;
+        }
+        for (int64_t k = ma; k < mb; k++) {
+            double bm = 0.0;
+            for (int32_t e = head[self->form_mtok[k]]; e >= 0; e = reach[e].next) {
+                if (reach[e].sim > row_best[reach[e].row]) {
+                    row_best[reach[e].row] = reach[e].sim;
+                }
+                if (reach[e].sim > bm) {
+                    bm = reach[e].sim;
+                }
+            }
+            best_m[k - ma] = bm;
+        }
+        /* an initial aligns at 0.6 with a word that starts with its letter (either side): a query initial's
+           row with any such candidate word, any query word's row with such a one-letter candidate token */
+        const int single = self->form_single[v];
+        for (Py_ssize_t i = 0; i < n_rows; i++) {
+            const Row *r = &rows[i];
+            if (!(r->initial || (single && r->first >= 0))) {
+                continue;
+            }
+            for (int64_t j = a; j < b; j++) {
+                int32_t tok = self->form_tok[j];
+                if (self->vocab_first[tok] == r->first && (r->initial || self->vocab_single[tok])) {
+                    if (INITIAL_SIM > row_best[i]) {
+                        row_best[i] = INITIAL_SIM;
+                    }
+                    if (INITIAL_SIM > best_e[j - a]) {
+                        best_e[j - a] = INITIAL_SIM;
+                    }
+                }
+            }
+        }
+        double mq = 0.0;
+        for (Py_ssize_t i = 0; i < n_rows; i++) {
+            mq += rows[i].weight * row_best[i];
+        }
+        double me = 0.0;
+        for (int64_t j = a; j < b; j++) {
+            me += self->form_w[j] * best_e[j - a];
+        }
+        for (int64_t k = ma; k < mb; k++) {
+            me += self->form_mw[k] * best_m[k - ma];
+        }
+        const double we = self->form_total[v];
+        const double m = (mq < wq ? mq : wq) + (me < we ? me : we);
+        const double total = wq + we;
+        double bound;
+        if (q_org || self->form_org[v]) {
+            bound = total > 0 ? m / total : 0.0;
+        } else {
+            const double denom = 0.5 * total + 0.5 * m;
+            bound = denom > 0 ? m / denom : 0.0;
+        }
+        if (bound >= floor) {
+            out[kept].form = v;
+            out[kept].bound = bound;
+            kept++;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n_rows; i++) {
+        for (Py_ssize_t k = 0; k < rows[i].n; k++) {
+            head[rows[i].ids[k]] = -1;
+        }
+    }
+    qsort(out, (size_t)kept, sizeof(Bounded), compare_bounded);
+    return kept;
+}
+
+PyDoc_STRVAR(Kernel_bound_doc,
+"bound(gen, rows, const_q, const_e, wq, q_org, threshold, slack) -> list[tuple[int, float]]\n\n"
+"(form, score bound) for every form whose bound reaches threshold - slack, best first: the first bound over\n"
+"the generating rows' postings, then each candidate's bound over all rows (NameIndex.bounded_forms).");
+
+static PyObject *
+Kernel_bound(Kernel *self, PyObject *args)
+{
+    PyObject *gen_obj, *rows_obj;
+    double const_q, const_e, wq, threshold, slack;
+    int q_org;
+    if (self->keep == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Kernel: not initialised");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OOdddpdd", &gen_obj, &rows_obj, &const_q, &const_e, &wq, &q_org, &threshold,
+                          &slack)) {
+        return NULL;
+    }
+    PyObject *gen_seq = PySequence_Fast(gen_obj, "gen must be a sequence");
+    if (gen_seq == NULL) {
+        return NULL;
+    }
+    PyObject *rows_seq = PySequence_Fast(rows_obj, "rows must be a sequence");
+    if (rows_seq == NULL) {
+        Py_DECREF(gen_seq);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t n_gen = 0, n_rows = 0, n_entries = 0, n_post = 0;
+    Row *rows = NULL;
+    GenRow *gen = NULL;
+    int32_t *cand = NULL;
+    Reach *reach = NULL;
+    double *scratch = NULL;
+    Bounded *out = NULL;
+    float *acc_q = NULL, *acc_e = NULL;
+    unsigned char *mark = NULL;
+    int32_t *head = NULL;
+    int own_scratch = 0;
+    Py_ssize_t kept = 0;
+
+    gen = read_gen(self, gen_seq, &n_gen);
+    if (gen == NULL) {
+        goto done;
+    }
+    rows = read_rows(self, rows_seq, &n_rows, &n_entries);
+    if (rows == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t g = 0; g < n_gen; g++) {
+        n_post += gen[g].n;
+    }
+    if (n_post == 0) {
+        result = PyList_New(0);
+        goto done;
+    }
+    cand = malloc((size_t)n_post * sizeof(int32_t));
+    reach = malloc(((size_t)n_entries + 1) * sizeof(Reach));
+    scratch = malloc(((size_t)n_rows + 2 * (size_t)self->max_toks + 1) * sizeof(double));
+    out = malloc((size_t)n_post * sizeof(Bounded));
+    if (cand == NULL || reach == NULL || scratch == NULL || out == NULL || n_entries >= INT32_MAX) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (self->busy) {
+        /* re-entered (not expected: no Python code runs below): work in scratch of this call's own */
+        own_scratch = 1;
+        acc_q = calloc((size_t)self->n_forms + 1, sizeof(float));
+        acc_e = calloc((size_t)self->n_forms + 1, sizeof(float));
+        mark = calloc((size_t)self->n_forms + 1, 1);
+        head = malloc(((size_t)self->n_tokens + 1) * sizeof(int32_t));
+        if (acc_q == NULL || acc_e == NULL || mark == NULL || head == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (Py_ssize_t t = 0; t <= self->n_tokens; t++) {
+            head[t] = -1;
+        }
+    } else {
+        acc_q = self->acc_q;
+        acc_e = self->acc_e;
+        mark = self->mark;
+        head = self->head;
+        self->busy = 1;
+    }
+    Py_ssize_t n_cand = first_bound(self, gen, n_gen, acc_q, acc_e, mark, const_q, const_e, wq, q_org,
+                                    threshold - slack, cand);
+    kept = candidate_bound(self, rows, n_rows, head, reach, cand, n_cand, wq, q_org, threshold - slack,
+                           scratch, out);
+    if (!own_scratch) {
+        self->busy = 0;
+    }
+    result = PyList_New(kept);
+    if (result == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < kept; i++) {
+        PyObject *pair = Py_BuildValue("(id)", (int)out[i].form, out[i].bound);
+        if (pair == NULL) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        PyList_SET_ITEM(result, i, pair);
+    }
+done:
+    if (own_scratch) {
+        free(acc_q);
+        free(acc_e);
+        free(mark);
+        free(head);
+    }
+    free(rows);
+    free(gen);
+    free(cand);
+    free(reach);
+    free(scratch);
+    free(out);
+    Py_DECREF(gen_seq);
+    Py_DECREF(rows_seq);
+    return result;
+}
+
+static PyMethodDef Kernel_methods[] = {
+    {"bound", (PyCFunction)Kernel_bound, METH_VARARGS, Kernel_bound_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+PyDoc_STRVAR(Kernel_doc,
+"Kernel(form_off, form_tok, form_w, form_moff, form_mtok, form_mw, form_total, form_total32, form_org,\n"
+"       form_single, vocab_first, vocab_single, n_tokens)\n\n"
+"The score bounds over one name index's per-form arrays (compliance.screening.index.NameIndex).");
+
+static PyTypeObject KernelType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "compliance.screening._bounds.Kernel",
+    .tp_basicsize = sizeof(Kernel),
+    .tp_dealloc = (destructor)Kernel_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = Kernel_doc,
+    .tp_methods = Kernel_methods,
+    .tp_init = (initproc)Kernel_init,
+    .tp_new = PyType_GenericNew,
+};
+
+static struct PyModuleDef bounds_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "compliance.screening._bounds",
+    .m_doc = "The name index's score bounds in C (see compliance/screening/index.py).",
+    .m_size = -1,
+};
+
+PyMODINIT_FUNC
+PyInit__bounds(void)
+{
+    import_array();
+    if (PyType_Ready(&KernelType) < 0) {
+        return NULL;
+    }
+    PyObject *m = PyModule_Create(&bounds_module);
+    if (m == NULL) {
+        return NULL;
+    }
+    Py_INCREF(&KernelType);
+    if (PyModule_AddObject(m, "Kernel", (PyObject *)&KernelType) < 0) {
+        Py_DECREF(&KernelType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

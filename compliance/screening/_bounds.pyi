@@ -1,0 +1,35 @@
+"""Stub of the C extension ``_bounds.c``: the name index's score bounds (see ``compliance/screening/index.py``)."""
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+class Kernel:
+    def __init__(
+        self,
+        form_off: npt.NDArray[np.int64],
+        form_tok: npt.NDArray[np.int32],
+        form_w: npt.NDArray[np.float64],
+        form_moff: npt.NDArray[np.int64],
+        form_mtok: npt.NDArray[np.int32],
+        form_mw: npt.NDArray[np.float64],
+        form_total: npt.NDArray[np.float64],
+        form_total32: npt.NDArray[np.float32],
+        form_org: npt.NDArray[np.bool_],
+        form_single: npt.NDArray[np.bool_],
+        vocab_first: npt.NDArray[np.int32],
+        vocab_single: npt.NDArray[np.bool_],
+        n_tokens: int,
+    ) -> None: ...
+    def bound(
+        self,
+        gen: Sequence[tuple[npt.NDArray[np.int32], npt.NDArray[np.complex64], float]],
+        rows: Sequence[tuple[npt.NDArray[np.int32], npt.NDArray[np.float32], float, int, bool]],
+        const_q: float,
+        const_e: float,
+        wq: float,
+        q_org: bool,
+        threshold: float,
+        slack: float,
+    ) -> list[tuple[int, float]]: ...
