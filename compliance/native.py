@@ -251,7 +251,9 @@ setup(
     packages=[],
     py_modules=[],
     ext_modules=mypycify(sys.argv[1:], group_name={group!r}, target_dir={target!r}, opt_level={opt!r}) + c_extensions,
-    script_args=["build_ext", "--inplace", "--build-temp", {temp!r}],
+    # --force: setuptools would otherwise keep an extension it finds newer than its sources in the build
+    # directory; whether to build is decided here (`stale`), by the build's inputs, not by file times
+    script_args=["build_ext", "--inplace", "--force", "--build-temp", {temp!r}, "--build-lib", {lib!r}],
 )
 """
 
@@ -280,6 +282,7 @@ def build(*, force: bool = False, opt_level: str = "3") -> bool:
         target=str(BUILD_DIR / "c"),
         opt=opt_level,
         temp=str(BUILD_DIR / "temp"),
+        lib=str(BUILD_DIR / "lib"),
         c_extensions=dict(C_EXTENSIONS),
     )
     sources = [str(source_of(m).relative_to(ROOT)) for m in COMPILED]

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #define INITIAL_SIM 0.6
+#define N_ARRAYS 15
 
 typedef struct {
     PyObject_HEAD
@@ -46,6 +47,9 @@ typedef struct {
     const npy_bool *form_single; /* whether the form has a one-letter token */
     const int32_t *vocab_first;  /* per vocabulary id: its first letter's code */
     const npy_bool *vocab_single;
+    const int64_t *all_off;     /* per token id (vocabulary, then merge tokens): its postings (CSR) */
+    const int32_t *all_form;    /* the forms holding the token */
+    const double *all_w;        /* the token's weight in that form */
     Py_ssize_t n_forms;
     Py_ssize_t n_tokens;        /* vocabulary ids and merge ids */
     Py_ssize_t n_vocab;
@@ -65,14 +69,10 @@ typedef struct {
     double weight;
     long first;
     int initial;
-} Row;
-
-typedef struct {
-    const int32_t *postings;
+    const int32_t *postings;    /* NULL: read the postings of `ids` from the index */
     const float *values;        /* complex64 as (similarity, credit) pairs */
-    Py_ssize_t n;
-    double weight;
-} GenRow;
+    Py_ssize_t n_postings;
+} Row;
 
 typedef struct {
     int32_t row;
@@ -116,20 +116,19 @@ Kernel_init(Kernel *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {
         "form_off", "form_tok", "form_w", "form_moff", "form_mtok", "form_mw", "form_total", "form_total32",
-        "form_org", "form_single", "vocab_first", "vocab_single", "n_tokens", NULL,
+        "form_org", "form_single", "vocab_first", "vocab_single", "all_off", "all_form", "all_w", NULL,
     };
-    PyObject *o[12];
-    Py_ssize_t n_tokens;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOOOOOn", kwlist, &o[0], &o[1], &o[2], &o[3], &o[4],
-                                     &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &n_tokens)) {
+    PyObject *o[N_ARRAYS];
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOOOOOOOO", kwlist, &o[0], &o[1], &o[2], &o[3], &o[4],
+                                     &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &o[12], &o[13], &o[14])) {
         return -1;
     }
-    static const int types[12] = {
-        NPY_INT64, NPY_INT32, NPY_FLOAT64, NPY_INT64, NPY_INT32, NPY_FLOAT64,
-        NPY_FLOAT64, NPY_FLOAT32, NPY_BOOL, NPY_BOOL, NPY_INT32, NPY_BOOL,
+    static const int types[N_ARRAYS] = {
+        NPY_INT64, NPY_INT32, NPY_FLOAT64, NPY_INT64, NPY_INT32, NPY_FLOAT64, NPY_FLOAT64, NPY_FLOAT32,
+        NPY_BOOL, NPY_BOOL, NPY_INT32, NPY_BOOL, NPY_INT64, NPY_INT32, NPY_FLOAT64,
     };
-    PyArrayObject *a[12];
-    for (int i = 0; i < 12; i++) {
+    PyArrayObject *a[N_ARRAYS];
+    for (int i = 0; i < N_ARRAYS; i++) {
         a[i] = checked_array(o[i], types[i], kwlist[i]);
         if (a[i] == NULL) {
             return -1;
@@ -137,10 +136,12 @@ Kernel_init(Kernel *self, PyObject *args, PyObject *kwds)
     }
     Py_ssize_t n_forms = PyArray_DIM(a[6], 0);
     Py_ssize_t n_vocab = PyArray_DIM(a[10], 0);
+    Py_ssize_t n_tokens = PyArray_DIM(a[12], 0) - 1;
     if (PyArray_DIM(a[0], 0) != n_forms + 1 || PyArray_DIM(a[3], 0) != n_forms + 1
         || PyArray_DIM(a[7], 0) != n_forms || PyArray_DIM(a[8], 0) != n_forms || PyArray_DIM(a[9], 0) != n_forms
         || PyArray_DIM(a[11], 0) != n_vocab || PyArray_DIM(a[2], 0) != PyArray_DIM(a[1], 0)
-        || PyArray_DIM(a[5], 0) != PyArray_DIM(a[4], 0) || n_tokens < n_vocab) {
+        || PyArray_DIM(a[5], 0) != PyArray_DIM(a[4], 0) || n_tokens < n_vocab
+        || PyArray_DIM(a[14], 0) != PyArray_DIM(a[13], 0)) {
         PyErr_SetString(PyExc_ValueError, "Kernel: the index arrays' lengths do not agree");
         return -1;
     }
@@ -177,11 +178,29 @@ Kernel_init(Kernel *self, PyObject *args, PyObject *kwds)
             return -1;
         }
     }
-    PyObject *keep = PyTuple_New(12);
+    const int64_t *all_off = (const int64_t *)PyArray_DATA(a[12]);
+    const int32_t *all_form = (const int32_t *)PyArray_DATA(a[13]);
+    if (all_off[0] != 0 || all_off[n_tokens] != PyArray_DIM(a[13], 0)) {
+        PyErr_SetString(PyExc_ValueError, "Kernel: the token offsets do not span the postings");
+        return -1;
+    }
+    for (Py_ssize_t t = 0; t < n_tokens; t++) {
+        if (all_off[t + 1] < all_off[t]) {
+            PyErr_SetString(PyExc_ValueError, "Kernel: the token offsets are not ascending");
+            return -1;
+        }
+    }
+    for (Py_ssize_t k = 0; k < PyArray_DIM(a[13], 0); k++) {
+        if (all_form[k] < 0 || all_form[k] >= n_forms) {
+            PyErr_SetString(PyExc_ValueError, "Kernel: a posting is not a form");
+            return -1;
+        }
+    }
+    PyObject *keep = PyTuple_New(N_ARRAYS);
     if (keep == NULL) {
         return -1;
     }
-    for (int i = 0; i < 12; i++) {
+    for (int i = 0; i < N_ARRAYS; i++) {
         Py_INCREF(o[i]);
         PyTuple_SET_ITEM(keep, i, o[i]);
     }
@@ -220,6 +239,9 @@ Kernel_init(Kernel *self, PyObject *args, PyObject *kwds)
     self->form_single = (const npy_bool *)PyArray_DATA(a[9]);
     self->vocab_first = (const int32_t *)PyArray_DATA(a[10]);
     self->vocab_single = (const npy_bool *)PyArray_DATA(a[11]);
+    self->all_off = all_off;
+    self->all_form = all_form;
+    self->all_w = (const double *)PyArray_DATA(a[14]);
     self->n_forms = n_forms;
     self->n_tokens = n_tokens;
     self->n_vocab = n_vocab;
@@ -246,8 +268,9 @@ read_rows(Kernel *self, PyObject *seq, Py_ssize_t *count, Py_ssize_t *entries)
     Py_ssize_t total = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *t = items[i];
-        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 5) {
-            PyErr_SetString(PyExc_TypeError, "rows: each row is (ids, sims, weight, first, initial)");
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 7) {
+            PyErr_SetString(PyExc_TypeError,
+                            "rows: each row is (ids, sims, weight, first, initial, postings, values)");
             goto fail;
         }
         PyArrayObject *ids = checked_array(PyTuple_GET_ITEM(t, 0), NPY_INT32, "row ids");
@@ -270,6 +293,36 @@ read_rows(Kernel *self, PyObject *seq, Py_ssize_t *count, Py_ssize_t *entries)
         rows[i].ids = id;
         rows[i].sims = (const float *)PyArray_DATA(sims);
         rows[i].n = len;
+        rows[i].postings = NULL;
+        rows[i].values = NULL;
+        rows[i].n_postings = 0;
+        PyObject *post_obj = PyTuple_GET_ITEM(t, 5), *vals_obj = PyTuple_GET_ITEM(t, 6);
+        if (post_obj != Py_None || vals_obj != Py_None) {
+            PyArrayObject *post = checked_array(post_obj, NPY_INT32, "postings");
+            PyArrayObject *vals = post ? checked_array(vals_obj, NPY_COMPLEX64, "values") : NULL;
+            if (vals == NULL) {
+                goto fail;
+            }
+            Py_ssize_t n_post = PyArray_DIM(post, 0);
+            if (PyArray_DIM(vals, 0) != n_post) {
+                PyErr_SetString(PyExc_ValueError, "rows: postings and values differ in length");
+                goto fail;
+            }
+            const int32_t *p = (const int32_t *)PyArray_DATA(post);
+            for (Py_ssize_t k = 0; k < n_post; k++) {
+                if (p[k] < 0 || p[k] >= self->n_forms) {
+                    PyErr_SetString(PyExc_ValueError, "rows: a posting is not a form");
+                    goto fail;
+                }
+            }
+            rows[i].postings = p;
+            rows[i].values = (const float *)PyArray_DATA(vals);
+            rows[i].n_postings = n_post;
+        } else {
+            for (Py_ssize_t k = 0; k < len; k++) {
+                rows[i].n_postings += self->all_off[id[k] + 1] - self->all_off[id[k]];
+            }
+        }
         rows[i].weight = PyFloat_AsDouble(PyTuple_GET_ITEM(t, 2));
         rows[i].first = PyLong_AsLong(PyTuple_GET_ITEM(t, 3));
         rows[i].initial = PyObject_IsTrue(PyTuple_GET_ITEM(t, 4));
@@ -286,53 +339,32 @@ fail:
     return NULL;
 }
 
-/* Read `gen`: a sequence of (postings int32, values complex64, weight). */
-static GenRow *
-read_gen(Kernel *self, PyObject *seq, Py_ssize_t *count)
+/* Read `gen`: the positions in `rows` of the rows that generate candidates. */
+static Py_ssize_t *
+read_gen(PyObject *seq, Py_ssize_t n_rows, Py_ssize_t *count)
 {
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     PyObject **items = PySequence_Fast_ITEMS(seq);
-    GenRow *gen = malloc(((size_t)n + 1) * sizeof(GenRow));
+    Py_ssize_t *gen = malloc(((size_t)n + 1) * sizeof(Py_ssize_t));
     if (gen == NULL) {
         PyErr_NoMemory();
         return NULL;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *t = items[i];
-        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 3) {
-            PyErr_SetString(PyExc_TypeError, "gen: each generating row is (postings, values, weight)");
-            goto fail;
+        Py_ssize_t at = PyLong_AsSsize_t(items[i]);
+        if (at == -1 && PyErr_Occurred()) {
+            free(gen);
+            return NULL;
         }
-        PyArrayObject *post = checked_array(PyTuple_GET_ITEM(t, 0), NPY_INT32, "postings");
-        PyArrayObject *vals = post ? checked_array(PyTuple_GET_ITEM(t, 1), NPY_COMPLEX64, "values") : NULL;
-        if (vals == NULL) {
-            goto fail;
+        if (at < 0 || at >= n_rows) {
+            PyErr_SetString(PyExc_ValueError, "gen: not the position of a row");
+            free(gen);
+            return NULL;
         }
-        Py_ssize_t len = PyArray_DIM(post, 0);
-        if (PyArray_DIM(vals, 0) != len) {
-            PyErr_SetString(PyExc_ValueError, "gen: postings and values differ in length");
-            goto fail;
-        }
-        const int32_t *p = (const int32_t *)PyArray_DATA(post);
-        for (Py_ssize_t k = 0; k < len; k++) {
-            if (p[k] < 0 || p[k] >= self->n_forms) {
-                PyErr_SetString(PyExc_ValueError, "gen: a posting is not a form");
-                goto fail;
-            }
-        }
-        gen[i].postings = p;
-        gen[i].values = (const float *)PyArray_DATA(vals);
-        gen[i].n = len;
-        gen[i].weight = PyFloat_AsDouble(PyTuple_GET_ITEM(t, 2));
-        if (PyErr_Occurred()) {
-            goto fail;
-        }
+        gen[i] = at;
     }
     *count = n;
     return gen;
-fail:
-    free(gen);
-    return NULL;
 }
 
 static int
@@ -353,56 +385,81 @@ compare_bounded(const void *a, const void *b)
     return (x->form > y->form) - (x->form < y->form);
 }
 
+/* Apply `visit(p, similarity, credit)` to each posting of row `r`, in the order the Python bounds concatenate
+   them: the precomputed postings, or the postings of each token of `ids` in turn (ascending ids), with the
+   token's similarity and the similarity x the list token's weight (double, stored as float32). */
+#define FOR_EACH_POSTING(self, r, P, SIM, CREDIT, BODY)                                                      \
+    do {                                                                                                   \
+        if ((r)->postings != NULL) {                                                                       \
+            for (Py_ssize_t k_ = 0; k_ < (r)->n_postings; k_++) {                                          \
+                const int32_t P = (r)->postings[k_];                                                       \
+                const float SIM = (r)->values[2 * k_];                                                     \
+                const float CREDIT = (r)->values[2 * k_ + 1];                                              \
+                (void)SIM;                                                                                 \
+                (void)CREDIT;                                                                              \
+                BODY                                                                                       \
+            }                                                                                              \
+        } else {                                                                                           \
+            for (Py_ssize_t j_ = 0; j_ < (r)->n; j_++) {                                                   \
+                const int32_t tok_ = (r)->ids[j_];                                                         \
+                const float SIM = (r)->sims[j_];                                                           \
+                for (int64_t k_ = (self)->all_off[tok_]; k_ < (self)->all_off[tok_ + 1]; k_++) {           \
+                    const int32_t P = (self)->all_form[k_];                                                \
+                    const float CREDIT = (float)((self)->all_w[k_] * (double)SIM);                         \
+                    (void)CREDIT;                                                                          \
+                    BODY                                                                                   \
+                }                                                                                          \
+            }                                                                                              \
+        }                                                                                                  \
+    } while (0)
+
 /* Step 2: the forms whose first bound reaches the threshold, ascending, each once. Returns their count. */
 static Py_ssize_t
-first_bound(Kernel *self, const GenRow *gen, Py_ssize_t n_gen, float *acc_q, float *acc_e, unsigned char *mark,
-            double const_q, double const_e, double wq, int q_org, double t, int32_t *cand)
+first_bound(Kernel *self, const Row *rows, const Py_ssize_t *gen, Py_ssize_t n_gen, float *acc_q, float *acc_e,
+            unsigned char *mark, double const_q, double const_e, double wq, int q_org, double t, int32_t *cand)
 {
     for (Py_ssize_t g = 0; g < n_gen; g++) {
-        const float w = (float)gen[g].weight;
-        const int32_t *post = gen[g].postings;
-        const float *vals = gen[g].values;
-        for (Py_ssize_t k = 0; k < gen[g].n; k++) {
-            acc_q[post[k]] += vals[2 * k] * w;
-            acc_e[post[k]] += vals[2 * k + 1];
-        }
+        const Row *r = &rows[gen[g]];
+        const float w = (float)r->weight;
+        FOR_EACH_POSTING(self, r, p, sim, credit, {
+            acc_q[p] += sim * w;
+            acc_e[p] += credit;
+        });
     }
     const float wq32 = (float)wq, cq = (float)const_q, ce = (float)const_e;
     const float t_org = (float)t, t_person = (float)(t / (2.0 - t));
     Py_ssize_t n_cand = 0;
     for (Py_ssize_t g = 0; g < n_gen; g++) {
-        const int32_t *post = gen[g].postings;
-        for (Py_ssize_t k = 0; k < gen[g].n; k++) {
-            int32_t p = post[k];
-            if (mark[p]) {
-                continue;
+        const Row *r = &rows[gen[g]];
+        FOR_EACH_POSTING(self, r, p, sim, credit, {
+            if (!mark[p]) {
+                mark[p] = 1;
+                float mq = acc_q[p];
+                if (const_q != 0.0) {
+                    mq = mq + cq;
+                }
+                float me = acc_e[p];
+                if (const_e != 0.0) {
+                    me = me + ce;
+                }
+                const float we = self->form_total32[p];
+                float m = mq < wq32 ? mq : wq32;
+                m += me < we ? me : we;
+                float total = we + wq32;
+                total *= (q_org || self->form_org[p]) ? t_org : t_person;
+                if (m >= total) {
+                    cand[n_cand++] = p;
+                }
             }
-            mark[p] = 1;
-            float mq = acc_q[p];
-            if (const_q != 0.0) {
-                mq = mq + cq;
-            }
-            float me = acc_e[p];
-            if (const_e != 0.0) {
-                me = me + ce;
-            }
-            const float we = self->form_total32[p];
-            float m = mq < wq32 ? mq : wq32;
-            m += me < we ? me : we;
-            float total = we + wq32;
-            total *= (q_org || self->form_org[p]) ? t_org : t_person;
-            if (m >= total) {
-                cand[n_cand++] = p;
-            }
-        }
+        });
     }
     for (Py_ssize_t g = 0; g < n_gen; g++) {
-        const int32_t *post = gen[g].postings;
-        for (Py_ssize_t k = 0; k < gen[g].n; k++) {
-            acc_q[post[k]] = 0.0f;
-            acc_e[post[k]] = 0.0f;
-            mark[post[k]] = 0;
-        }
+        const Row *r = &rows[gen[g]];
+        FOR_EACH_POSTING(self, r, p, sim, credit, {
+            acc_q[p] = 0.0f;
+            acc_e[p] = 0.0f;
+            mark[p] = 0;
+        });
     }
     qsort(cand, (size_t)n_cand, sizeof(int32_t), compare_int32);
     return n_cand;
@@ -519,21 +576,23 @@ candidate_bound(Kernel *self, const Row *rows, Py_ssize_t n_rows, int32_t *head,
 }
 
 PyDoc_STRVAR(Kernel_bound_doc,
-"bound(gen, rows, const_q, const_e, wq, q_org, threshold, slack) -> list[tuple[int, float]]\n\n"
+"bound(rows, gen, const_q, const_e, wq, q_org, threshold, slack) -> list[tuple[int, float]]\n\n"
 "(form, score bound) for every form whose bound reaches threshold - slack, best first: the first bound over\n"
-"the generating rows' postings, then each candidate's bound over all rows (NameIndex.bounded_forms).");
+"the postings of the rows at the positions `gen`, then each candidate's bound over all rows\n"
+"(NameIndex.bounded_forms). A row is (ids, sims, weight, first, initial, postings, values); postings and\n"
+"values None: the postings of its tokens, read from the index.");
 
 static PyObject *
 Kernel_bound(Kernel *self, PyObject *args)
 {
-    PyObject *gen_obj, *rows_obj;
+    PyObject *rows_obj, *gen_obj;
     double const_q, const_e, wq, threshold, slack;
     int q_org;
     if (self->keep == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Kernel: not initialised");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "OOdddpdd", &gen_obj, &rows_obj, &const_q, &const_e, &wq, &q_org, &threshold,
+    if (!PyArg_ParseTuple(args, "OOdddpdd", &rows_obj, &gen_obj, &const_q, &const_e, &wq, &q_org, &threshold,
                           &slack)) {
         return NULL;
     }
@@ -549,7 +608,7 @@ Kernel_bound(Kernel *self, PyObject *args)
     PyObject *result = NULL;
     Py_ssize_t n_gen = 0, n_rows = 0, n_entries = 0, n_post = 0;
     Row *rows = NULL;
-    GenRow *gen = NULL;
+    Py_ssize_t *gen = NULL;
     int32_t *cand = NULL;
     Reach *reach = NULL;
     double *scratch = NULL;
@@ -560,16 +619,16 @@ Kernel_bound(Kernel *self, PyObject *args)
     int own_scratch = 0;
     Py_ssize_t kept = 0;
 
-    gen = read_gen(self, gen_seq, &n_gen);
-    if (gen == NULL) {
-        goto done;
-    }
     rows = read_rows(self, rows_seq, &n_rows, &n_entries);
     if (rows == NULL) {
         goto done;
     }
+    gen = read_gen(gen_seq, n_rows, &n_gen);
+    if (gen == NULL) {
+        goto done;
+    }
     for (Py_ssize_t g = 0; g < n_gen; g++) {
-        n_post += gen[g].n;
+        n_post += rows[gen[g]].n_postings;
     }
     if (n_post == 0) {
         result = PyList_New(0);
@@ -604,7 +663,7 @@ Kernel_bound(Kernel *self, PyObject *args)
         head = self->head;
         self->busy = 1;
     }
-    Py_ssize_t n_cand = first_bound(self, gen, n_gen, acc_q, acc_e, mark, const_q, const_e, wq, q_org,
+    Py_ssize_t n_cand = first_bound(self, rows, gen, n_gen, acc_q, acc_e, mark, const_q, const_e, wq, q_org,
                                     threshold - slack, cand);
     kept = candidate_bound(self, rows, n_rows, head, reach, cand, n_cand, wq, q_org, threshold - slack,
                            scratch, out);
@@ -648,7 +707,7 @@ static PyMethodDef Kernel_methods[] = {
 
 PyDoc_STRVAR(Kernel_doc,
 "Kernel(form_off, form_tok, form_w, form_moff, form_mtok, form_mw, form_total, form_total32, form_org,\n"
-"       form_single, vocab_first, vocab_single, n_tokens)\n\n"
+"       form_single, vocab_first, vocab_single, all_off, all_form, all_w)\n\n"
 "The score bounds over one name index's per-form arrays (compliance.screening.index.NameIndex).");
 
 static PyTypeObject KernelType = {

@@ -20,12 +20,24 @@ class Kernel:
         form_single: npt.NDArray[np.bool_],
         vocab_first: npt.NDArray[np.int32],
         vocab_single: npt.NDArray[np.bool_],
-        n_tokens: int,
+        all_off: npt.NDArray[np.int64],
+        all_form: npt.NDArray[np.int32],
+        all_w: npt.NDArray[np.float64],
     ) -> None: ...
     def bound(
         self,
-        gen: Sequence[tuple[npt.NDArray[np.int32], npt.NDArray[np.complex64], float]],
-        rows: Sequence[tuple[npt.NDArray[np.int32], npt.NDArray[np.float32], float, int, bool]],
+        rows: Sequence[
+            tuple[
+                npt.NDArray[np.int32],
+                npt.NDArray[np.float32],
+                float,
+                int,
+                bool,
+                npt.NDArray[np.int32] | None,
+                npt.NDArray[np.complex64] | None,
+            ]
+        ],
+        gen: Sequence[int],
         const_q: float,
         const_e: float,
         wq: float,

@@ -299,15 +299,18 @@ class _Lookup:
     """Sorted token ids (vocabulary ids, or ``n_vocab + merge id`` for merge tokens)."""
     sims: FloatArray
     sim_of: dict[int, float]
-    postings: IntArray
-    """The forms holding any of those tokens (for a list word's precomputed row: sorted, each once)."""
-    values: ComplexArray
+    postings: IntArray | None
+    """The forms holding any of those tokens (for a list word's precomputed row: sorted, each once). None where
+    the C bounds read them from the index's postings themselves (``kernel``; see ``NameIndex.expanded``)."""
+    values: ComplexArray | None
     """Per posting, as one complex number (so that the first bound gathers and sums both at once):
     the real part is the query token's similarity to the form's token (the best one when each form is once),
     the imaginary part that similarity x the list token's weight (summed over the form's tokens when each
-    form is once)."""
+    form is once). None when ``postings`` is."""
     unique: bool
     """Whether ``postings`` holds each form once; if not, the first bound sums a form's entries."""
+    n_postings: int
+    """The number of postings (whether or not they are materialised)."""
 
 
 @dataclass(slots=True)
@@ -323,15 +326,26 @@ class _Row:
     """Sorted token ids (vocabulary ids, or ``n_vocab + merge id`` for merge tokens)."""
     sims: FloatArray
     sim_of: dict[int, float]
-    postings: IntArray
-    values: ComplexArray
+    postings: IntArray | None
+    values: ComplexArray | None
     unique: bool
+    n_postings: int
     essential_ok: bool
     """False for tokens that never generate candidates (legal forms, stop words)."""
     first: int
     """For a word: its first letter's code (an initial on the list side aligns with it at 0.6)."""
     initial: bool
     """A one-letter word: aligns at 0.6 with any list word starting with that letter."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Postings:
+    """A generating row's postings for the Python bounds."""
+
+    postings: IntArray
+    values: ComplexArray
+    unique: bool
+    weight: float
 
 
 def _row(lk: _Lookup, weight: float, essential_ok: bool, first: int, initial: bool) -> _Row:
@@ -344,13 +358,14 @@ def _row(lk: _Lookup, weight: float, essential_ok: bool, first: int, initial: bo
         lk.postings,
         lk.values,
         lk.unique,
+        lk.n_postings,
         essential_ok,
         first,
         initial,
     )
 
 
-_EMPTY: Final = _Lookup(_NO_IDS, _NO_SIMS, {}, _NO_IDS, _NO_VALUES, True)
+_EMPTY: Final = _Lookup(_NO_IDS, _NO_SIMS, {}, _NO_IDS, _NO_VALUES, True, 0)
 
 
 def _csr(groups: Sequence[Sequence[int]]) -> tuple[npt.NDArray[np.int64], IntArray]:
@@ -541,7 +556,9 @@ class NameIndex:
             np.asarray(self._form_single, dtype=np.bool_),
             np.asarray(self._vocab_first, dtype=np.int32),
             np.asarray(self._vocab_single, dtype=np.bool_),
-            len(self.all_off) - 1,
+            self.all_off,
+            self.all_form,
+            self.all_w,
         )
 
     def _scratch(self) -> npt.NDArray[np.complex64]:
@@ -570,6 +587,26 @@ class NameIndex:
     # -- step 1: token similarities --------------------------------------------------------------
 
     def _lookup(self, sims: dict[int, float]) -> _Lookup:
+        """The tokens in ``sims`` with their similarities, and their postings: materialised by ``expanded``
+        for the Python bounds, left to the C bounds (``kernel``) to read from the index where it runs."""
+        if self.kernel is None:
+            return self.expanded(sims)
+        n = len(sims)
+        if not n:
+            return _EMPTY
+        keys = sorted(sims)
+        off = self._all_starts
+        return _Lookup(
+            np.array(keys, dtype=np.int32),
+            np.array([sims[k] for k in keys], dtype=np.float32),
+            sims,
+            None,
+            None,
+            False,
+            sum([off[k + 1] - off[k] for k in keys]),
+        )
+
+    def expanded(self, sims: dict[int, float]) -> _Lookup:
         """Postings of the tokens in ``sims``, each with its token's similarity and weighted credit.
 
         Not grouped by form: a form holding two of the tokens appears twice (rare; the first bound sums
@@ -589,18 +626,18 @@ class NameIndex:
             values = _sim_and_credit(len(var), vals[0], self.all_w[a:b] * float(vals[0]))
             # postings of one token are sorted by form: a repeat sits next to its twin
             unique = not len(var) or not bool(np.any(var[1:] == var[:-1]))
-            return _Lookup(ids, vals, sims, var, values, unique)
+            return _Lookup(ids, vals, sims, var, values, unique, len(var))
         # each token's postings are one slice of the CSR arrays: join the slices (a few numpy calls, not a
         # gather through computed positions)
         spans = [(off[k], off[k + 1]) for k in keys]
         lens = [b - a for a, b in spans]
         if not sum(lens):
-            return _Lookup(ids, vals, sims, _NO_IDS, _NO_VALUES, True)
+            return _Lookup(ids, vals, sims, _NO_IDS, _NO_VALUES, True, 0)
         all_form, all_w = self.all_form, self.all_w
         sim = np.repeat(vals, lens)
         values = _sim_and_credit(len(sim), sim, np.concatenate([all_w[a:b] for a, b in spans]) * sim)
         postings = np.concatenate([all_form[a:b] for a, b in spans])
-        return _Lookup(ids, vals, sims, postings, values, False)
+        return _Lookup(ids, vals, sims, postings, values, False, len(postings))
 
     def _remember(self, key: tuple[str, str], value: _Lookup) -> _Lookup:
         if len(self._cache) >= _CACHE_SIZE:
@@ -679,6 +716,7 @@ class NameIndex:
             self.agg_form[c:d],
             self.agg_values[c:d],
             True,
+            d - c,
         )
 
     def _precompute_vocab_rows(self) -> None:
@@ -878,7 +916,7 @@ class NameIndex:
         wq = form.total_weight
         q_org = any(k in ("form", "generic") for k in form.kinds)
         # essential tokens: skip the most frequent while the skipped weight stays below the budget
-        sizes = [(len(r.postings) + (1_000_000 if r.initial else 0)) if r.essential_ok else -1 for r in rows[:n]]
+        sizes = [(r.n_postings + (1_000_000 if r.initial else 0)) if r.essential_ok else -1 for r in rows[:n]]
         budget = required_fraction(threshold, q_org) * fraction * wq
         weights = form.weights
         order = sorted(range(n), key=lambda i: (sizes[i] >= 0, -sizes[i], weights[i], i))
@@ -895,22 +933,22 @@ class NameIndex:
         # scratch arrays, read back over the concatenated postings (repeats included) and zeroed again.
         const_q = 0.0
         const_e = 0.0
-        gen: list[_Row] = []
+        gen_at: list[int] = []
         kinds = form.kinds
         for i, r in enumerate(rows):
             if (i < n and (i in skipped or not r.essential_ok)) or r.initial:
                 if i < n:
                     const_q += r.weight
                     const_e += r.weight * (1.0 if kinds[i] in ("form", "stop", "num") else 2.0)
-            elif len(r.postings):
-                gen.append(r)
-        if not gen:
+            elif r.n_postings:
+                gen_at.append(i)
+        if not gen_at:
             return []
         kernel = self.kernel
         if kernel is not None:
             return kernel.bound(
-                [(r.postings, r.values, r.weight) for r in gen],
-                [(r.ids, r.sims, r.weight, r.first, r.initial) for r in rows],
+                [(r.ids, r.sims, r.weight, r.first, r.initial, r.postings, r.values) for r in rows],
+                gen_at,
                 const_q,
                 const_e,
                 wq,
@@ -918,13 +956,14 @@ class NameIndex:
                 threshold,
                 _BOUND_SLACK,
             )
+        gen = [self._materialised(rows[i]) for i in gen_at]
         # whether a form may appear more than once in ``cat`` (its entries are then summed)
         merged = len(gen) > 1 or not gen[0].unique
         if not merged:
-            r = gen[0]
-            cat = r.postings
-            mq = r.values.real * r.weight
-            me = r.values.imag
+            g = gen[0]
+            cat = g.postings
+            mq = g.values.real * g.weight
+            me = g.values.imag
         else:
             # one scatter into the per-thread complex scratch (query side real, list side imaginary), read
             # back over the concatenated postings (repeats included) and zeroed again
@@ -976,6 +1015,14 @@ class NameIndex:
             if len(cand) <= _SMALL:
                 return self._bound_small(cand.tolist(), rows, wq, q_org, threshold)
         return self._bound(cand, rows, wq, q_org, threshold)
+
+    def _materialised(self, r: _Row) -> _Postings:
+        """A generating row's postings, materialised if the C bounds had left them to be read from the index."""
+        if r.postings is not None and r.values is not None:
+            return _Postings(r.postings, r.values, r.unique, r.weight)
+        lk = self.expanded(r.sim_of)
+        assert lk.postings is not None and lk.values is not None  # (expanded always materialises)
+        return _Postings(lk.postings, lk.values, lk.unique, r.weight)
 
     def _person_factor(self, t: float) -> FloatArray:
         """Per form, the share of the total a person-like query must match: ``t`` or ``t / (2 - t)``."""

@@ -67,7 +67,7 @@ def test_precomputed_postings_are_aggregated_per_form(default_screener: Screener
         row = index._vocab_row(vid)
         assert row.unique
         assert row.postings.tolist() == sorted(set(row.postings.tolist()))
-        fresh = index._lookup(dict(row.sim_of))
+        fresh = index.expanded(dict(row.sim_of))
         grouped = _per_form(fresh.postings.tolist(), fresh.values.real.tolist(), fresh.values.imag.tolist())
         assert set(grouped) == set(row.postings.tolist())
         for f, b, c in zip(row.postings.tolist(), row.values.real.tolist(), row.values.imag.tolist(), strict=True):
@@ -79,11 +79,11 @@ def test_a_lookup_says_when_a_form_repeats(default_screener: Screener) -> None:
     index = default_screener.index
     form = next(f for f in index.forms if len(set(f.tokens)) >= 2 and all(len(t) > 3 for t in f.tokens))
     a, b = (index.vocab_ids[t] for t in form.tokens[:2])
-    lookup = index._lookup({a: 1.0, b: 0.8})
+    lookup = index.expanded({a: 1.0, b: 0.8})
     f_id = index.forms.index(form)
     assert lookup.postings.tolist().count(f_id) == 2
     assert not lookup.unique
-    single = index._lookup({a: 1.0})
+    single = index.expanded({a: 1.0})
     assert single.unique == (len(single.postings) == len(set(single.postings.tolist())))
 
 
@@ -129,7 +129,7 @@ def test_the_merge_sketch_misses_no_word_within_the_merge_similarity(default_scr
             assert index._may_merge(text), (text, merges)
             passed += 1
         else:
-            assert index._window_row(text).postings.size == 0, text
+            assert index._window_row(text).n_postings == 0, text
     assert 20 < passed < len(texts)
     assert not index._may_merge("qqqqqqqqqqqq")
 

@@ -163,19 +163,29 @@ def test_bad_input_is_refused_and_leaves_the_kernel_clean(default_screener: Scre
     sims = np.array([1.0], dtype=np.float32)
     post = np.array([0], dtype=np.int32)
     vals = np.array([1 + 1j], dtype=np.complex64)
-    row = (ids, sims, 1.0, -1, False)
-    for gen, rows, error, message in [
-        ([(post.astype(np.int64), vals, 1.0)], [row], TypeError, "postings"),
-        ([(post, vals.astype(np.complex128), 1.0)], [row], TypeError, "values"),
-        ([(np.array([len(index.forms)], dtype=np.int32), vals, 1.0)], [row], ValueError, "not a form"),
-        ([(post, vals[:0], 1.0)], [row], ValueError, "differ in length"),
-        ([(post, vals, 1.0)], [(np.array([-1], dtype=np.int32), sims, 1.0, -1, False)], ValueError, "out of range"),
-        ([(post, vals, 1.0)], [(ids, sims, "heavy", -1, False)], TypeError, "must be real number"),
-        ([(post, vals, 1.0)], [(ids, sims)], TypeError, "each row is"),
-        ([(post, vals)], [row], TypeError, "each generating row is"),
-        (None, [row], TypeError, "gen must be a sequence"),
+    row = (ids, sims, 1.0, -1, False, None, None)
+    posted = (ids, sims, 1.0, -1, False, post, vals)
+    for rows, gen, error, message in [
+        ([(ids, sims, 1.0, -1, False, post.astype(np.int64), vals)], [0], TypeError, "postings"),
+        ([(ids, sims, 1.0, -1, False, post, vals.astype(np.complex128))], [0], TypeError, "values"),
+        ([(ids, sims, 1.0, -1, False, post, None)], [0], TypeError, "values"),
+        ([(ids, sims, 1.0, -1, False, np.array([len(index.forms)], np.int32), vals)], [0], ValueError, "not a form"),
+        ([(ids, sims, 1.0, -1, False, post, vals[:0])], [0], ValueError, "differ in length"),
+        ([(np.array([-1], dtype=np.int32), sims, 1.0, -1, False, None, None)], [0], ValueError, "out of range"),
+        ([(ids, sims.astype(np.float64), 1.0, -1, False, None, None)], [0], TypeError, "row sims"),
+        ([(ids, sims, "heavy", -1, False, None, None)], [0], TypeError, "must be real number"),
+        ([(ids, sims)], [0], TypeError, "each row is"),
+        ([row], [1], ValueError, "not the position of a row"),
+        ([row], ["0"], TypeError, "integer"),
+        ([row], None, TypeError, "gen must be a sequence"),
+        (None, [0], TypeError, "rows must be a sequence"),
     ]:
         with pytest.raises(error, match=message):
-            kernel.bound(gen, rows, 0.0, 0.0, 1.0, False, 0.7, 1e-4)  # type: ignore[arg-type]
+            kernel.bound(rows, gen, 0.0, 0.0, 1.0, False, 0.7, 1e-4)  # type: ignore[arg-type]
+    # a row's postings given, or read from the index: the forms of the postings, each with its exact bound
+    given = kernel.bound([posted], [0], 0.0, 0.0, 1.0, False, 0.0, 1e-4)
+    read = dict(kernel.bound([row], [0], 0.0, 0.0, 1.0, False, 0.0, 1e-4))
+    assert [f for f, _ in given] == [0]
+    assert sorted(read) == sorted(set(index.all_form[index.all_off[0] : index.all_off[1]].tolist()))
+    assert read[0] == given[0][1] > 0
     assert index.bounded_forms(form, 0.7) == before
-    assert kernel.bound([(post, vals, 1.0)], [row], 0.0, 0.0, 1.0, False, 0.0, 1e-4)
