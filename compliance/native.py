@@ -64,6 +64,7 @@ COMPILED: Final[tuple[str, ...]] = (
     "compliance.screening.importers",
     "compliance.screening.index",
     "compliance.screening.lists",
+    "compliance.screening.matching",
     "compliance.screening.normalize",
     "compliance.screening.ownership",
     "compliance.screening.scorer",

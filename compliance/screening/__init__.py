@@ -42,6 +42,7 @@ from compliance.screening.lists import (
     parse_yaml_list,
     summarize,
 )
+from compliance.screening.matching import NameMatch
 from compliance.screening.normalize import (
     NameForm,
     analyze,
@@ -61,7 +62,6 @@ from compliance.screening.screener import (
     DEFAULT_LIST_PATH,
     DEFAULT_MATCH_THRESHOLD,
     DEFAULT_REVIEW_THRESHOLD,
-    NameMatch,
     Screener,
     load_default_snapshot,
     score_names,

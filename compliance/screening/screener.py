@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
@@ -17,16 +16,9 @@ from compliance.screening.accepted import AcceptedMatch, DecisionBook
 from compliance.screening.identifiers import IdentifierIndex, describe
 from compliance.screening.index import ESSENTIAL_FRACTION, NameIndex
 from compliance.screening.lists import ListSnapshot, parse_yaml_list
+from compliance.screening.matching import NameMatch, name_matches
 from compliance.screening.normalize import NameForm, analyze
-from compliance.screening.scorer import (
-    SCORER_NAME,
-    SCORER_VERSION,
-    Pair,
-    align,
-    explain,
-    matcher_config,
-    score_pairs,
-)
+from compliance.screening.scorer import SCORER_NAME, SCORER_VERSION, align, matcher_config, score_pairs
 
 DEFAULT_MATCH_THRESHOLD: Final = 0.85
 """Score at or above which a hit is a match. The ruleset copies this value; the benchmark uses it as is."""
@@ -42,18 +34,6 @@ DEFAULT_MEMO_SIZE: Final = 50_000
 
 DEFAULT_LIST_RESOURCE: Final = "entity_list.yaml"
 DEFAULT_LIST_PATH: Final = Path(__file__).resolve().parent.parent / "data" / DEFAULT_LIST_RESOURCE
-
-
-@dataclass(frozen=True, slots=True)
-class NameMatch:
-    """The best-scoring name of one entry for one query name (before it becomes a ``ScreeningHit``)."""
-
-    entry: ListEntry
-    snapshot: int
-    score: float
-    query_name: str
-    matched_name: str
-    alignment: tuple[tuple[str, str, float], ...]
 
 
 def load_default_snapshot() -> ListSnapshot:
@@ -247,73 +227,9 @@ class Screener:
     def _compute_matches(
         self, name: str, threshold: float, as_of: dt.date | None, *, brute: bool
     ) -> list[tuple[int, NameMatch]]:
-        q = analyze(name)
-        if not q.tokens:
-            return []
-        best = self._brute_best(q, threshold) if brute else self._indexed_best(q, threshold)
-        entries = self.index.entries
-        variants = self.index.variants
-        out: list[tuple[int, NameMatch]] = []
-        for e_idx, (s, v_idx, pairs) in best.items():
-            entry = entries[e_idx]
-            if as_of is not None and not entry.in_force(as_of):
-                continue
-            v = variants[v_idx]
-            out.append(
-                (
-                    e_idx,
-                    NameMatch(
-                        entry=entry,
-                        snapshot=self._entry_snapshot[e_idx],
-                        score=round(s, 4),
-                        query_name=name,
-                        matched_name=v.name,
-                        alignment=tuple(explain(q, v.form, pairs)),
-                    ),
-                )
-            )
-        return out
-
-    def _indexed_best(self, q: NameForm, threshold: float) -> dict[int, _Best]:
-        """Per entry, its best-scoring name among the index's candidates (ties: the first variant).
-
-        The index retrieves distinct analysed names (forms); each is scored once and the score is
-        shared by every variant with that form.
-        """
-        index = self.index
-        variants, forms, form_variants = index.variants, index.forms, index.form_variants
-        qw = q.total_weight
-        floor = threshold - 1e-9
-        best: dict[int, _Best] = {}
-        for f_idx, bound in index.bounded_forms(q, threshold, self.essential_fraction):
-            group = form_variants[f_idx]
-            if all((cur := best.get(variants[v_idx].entry)) is not None and cur[0] > bound + 1e-6 for v_idx in group):
-                continue  # every entry of this name already has a better name than this one can score
-            form = forms[f_idx]
-            if not _weights_may_reach(qw, form.total_weight, floor):
-                continue
-            pairs = align(q, form)
-            s = score_pairs(q, form, pairs)
-            if s < floor:
-                continue
-            for v_idx in group:
-                _keep_best(best, variants[v_idx].entry, s, v_idx, pairs)
-        return best
-
-    def _brute_best(self, q: NameForm, threshold: float) -> dict[int, _Best]:
-        """The same as ``_indexed_best`` scoring every indexed name, one variant at a time (the reference)."""
-        qw = q.total_weight
-        floor = threshold - 1e-9
-        best: dict[int, _Best] = {}
-        for v_idx, v in enumerate(self.index.variants):
-            if not _weights_may_reach(qw, v.form.total_weight, floor):
-                continue
-            pairs = align(q, v.form)
-            s = score_pairs(q, v.form, pairs)
-            if s < floor:
-                continue
-            _keep_best(best, v.entry, s, v_idx, pairs)
-        return best
+        return name_matches(
+            self.index, self._entry_snapshot, name, threshold, as_of, brute=brute, fraction=self.essential_fraction
+        )
 
     # -- qualifiers and hits -------------------------------------------------------------------
 
@@ -387,26 +303,6 @@ def _place_qualifiers(party: Party, entry: ListEntry) -> dict[str, str]:
         sim = max(fuzz.token_set_ratio(party.address.lower(), a.lower()) for a in entry.addresses) / 100.0
         qualifiers["address"] = f"{'similar' if sim >= ADDRESS_SIMILAR else 'different'} ({sim:.2f})"
     return qualifiers
-
-
-_Best = tuple[float, int, list[Pair]]
-"""An entry's best match so far: score, variant, alignment."""
-
-
-def _keep_best(best: dict[int, _Best], e_idx: int, score: float, v_idx: int, pairs: list[Pair]) -> None:
-    """Record a variant's score for its entry if it beats the entry's best so far (ties: the first variant)."""
-    cur = best.get(e_idx)
-    if cur is None or score > cur[0] or (score == cur[0] and v_idx < cur[1]):
-        best[e_idx] = (score, v_idx, pairs)
-
-
-def _weights_may_reach(qw: float, ew: float, floor: float) -> bool:
-    """A cheap bound: a name much heavier or lighter than the query cannot reach ``floor``.
-
-    The person-name discount halves the heavier side's extra weight at most.
-    """
-    lo, hi = (qw, ew) if qw <= ew else (ew, qw)
-    return 2.0 * lo / (lo + lo + 0.5 * (hi - lo)) >= floor
 
 
 def score_names(a: str, b: str) -> float:
