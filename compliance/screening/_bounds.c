@@ -2,23 +2,28 @@
  * The name index's score bounds (steps 2 and 3 of compliance/screening/index.py) in C.
  *
  * `index.py` computes the same two bounds with numpy (a first bound over the generating rows' postings)
- * and in plain Python (the exact per-candidate bound); per query that is some twenty numpy calls and a
- * Python loop over every candidate's tokens, which is most of a warm query's time. This module does both
- * in one call, with the same arithmetic in the same order:
+ * and in plain Python (each candidate's bound); per query that is some twenty numpy calls and a Python
+ * loop over every candidate's tokens, most of a warm query's time. This module does both in one call:
  *
  *   - the first bound in float32, summing each generating row's postings per form in row and posting
- *     order (as `np.add.at` over the concatenated postings does), so that the same forms pass;
- *   - the candidate bound in double, as `NameIndex._bound_small` computes it, for every candidate
- *     (the Python code switches to a vectorised float32 variant above 48 candidates; here one exact
- *     path serves all).
+ *     order, as `np.add.at` over the concatenated postings does, so that the same forms pass. A row whose
+ *     postings the Python side did not materialise (a word found through its lookup keys) is read from
+ *     the index's own CSR postings, in the order `NameIndex.expanded` would concatenate them;
+ *   - the candidate bound in double, as `NameIndex._bound_small` computes it, for every candidate (the
+ *     Python code switches to a vectorised float32 variant above 48 candidates; here one path serves all).
+ *     Similarities are read as the rows store them (float32); the Python bound reads a looked-up word's
+ *     similarities as computed (double), so the two bounds may differ in the seventh decimal. Both stay
+ *     upper bounds of the score with the same slack.
  *
- * Written for this project; it uses only the CPython and NumPy C APIs. The Python code stays the
- * reference and the fallback wherever this extension is not built (`compliance/native.py`), and the test
- * suite compares the two on real list names (tests/test_index_kernel.py).
+ * Written for this project; it uses only the CPython and NumPy C APIs. The Python code stays the reference
+ * and the fallback wherever this extension is not built (`compliance/native.py`), and the test suite
+ * compares the two on real list names (tests/screening/test_index_kernel.py).
  *
- * Thread safety: a `Kernel` owns scratch arrays the size of the index. The work that uses them runs
- * with the GIL held and makes no Python object (nothing can run another thread's call in between);
- * a call that finds the scratch in use anyway (re-entry) takes temporary scratch of its own.
+ * Input is checked (types, lengths, every id and posting in range) before any scratch is touched.
+ *
+ * Thread safety: a `Kernel` owns scratch arrays the size of the index. The work that uses them runs with
+ * the GIL held and makes no Python object, so no other thread's call can run in between; a call that finds
+ * the scratch in use anyway (re-entry) takes temporary scratch of its own.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -54,10 +59,11 @@ typedef struct {
     Py_ssize_t n_tokens;        /* vocabulary ids and merge ids */
     Py_ssize_t n_vocab;
     Py_ssize_t max_toks;        /* the most tokens (or merge tokens) of one form */
-    /* scratch: all zeros (heads all -1) between calls */
+    /* scratch: all zeros (heads all -1, marks all below `epoch`) between calls */
     float *acc_q;
     float *acc_e;
-    unsigned char *mark;
+    uint32_t *mark;             /* a form's first sight in a call: its mark set to that call's epoch */
+    uint32_t epoch;
     int32_t *head;
     int busy;
 } Kernel;
@@ -206,7 +212,7 @@ Kernel_init(Kernel *self, PyObject *args, PyObject *kwds)
     }
     float *acc_q = calloc((size_t)n_forms + 1, sizeof(float));
     float *acc_e = calloc((size_t)n_forms + 1, sizeof(float));
-    unsigned char *mark = calloc((size_t)n_forms + 1, 1);
+    uint32_t *mark = calloc((size_t)n_forms + 1, sizeof(uint32_t));
     int32_t *head = malloc(((size_t)n_tokens + 1) * sizeof(int32_t));
     if (acc_q == NULL || acc_e == NULL || mark == NULL || head == NULL) {
         free(acc_q);
@@ -249,6 +255,7 @@ Kernel_init(Kernel *self, PyObject *args, PyObject *kwds)
     self->acc_q = acc_q;
     self->acc_e = acc_e;
     self->mark = mark;
+    self->epoch = 0;
     self->head = head;
     self->busy = 0;
     return 0;
@@ -416,7 +423,8 @@ compare_bounded(const void *a, const void *b)
 /* Step 2: the forms whose first bound reaches the threshold, ascending, each once. Returns their count. */
 static Py_ssize_t
 first_bound(Kernel *self, const Row *rows, const Py_ssize_t *gen, Py_ssize_t n_gen, float *acc_q, float *acc_e,
-            unsigned char *mark, double const_q, double const_e, double wq, int q_org, double t, int32_t *cand)
+            uint32_t *mark, uint32_t epoch, double const_q, double const_e, double wq, int q_org, double t,
+            int32_t *cand)
 {
     for (Py_ssize_t g = 0; g < n_gen; g++) {
         const Row *r = &rows[gen[g]];
@@ -432,8 +440,9 @@ first_bound(Kernel *self, const Row *rows, const Py_ssize_t *gen, Py_ssize_t n_g
     for (Py_ssize_t g = 0; g < n_gen; g++) {
         const Row *r = &rows[gen[g]];
         FOR_EACH_POSTING(self, r, p, sim, credit, {
-            if (!mark[p]) {
-                mark[p] = 1;
+            if (mark[p] != epoch) {
+                /* the form's first posting in this pass: its sums are complete; read, then zero them */
+                mark[p] = epoch;
                 float mq = acc_q[p];
                 if (const_q != 0.0) {
                     mq = mq + cq;
@@ -442,6 +451,8 @@ first_bound(Kernel *self, const Row *rows, const Py_ssize_t *gen, Py_ssize_t n_g
                 if (const_e != 0.0) {
                     me = me + ce;
                 }
+                acc_q[p] = 0.0f;
+                acc_e[p] = 0.0f;
                 const float we = self->form_total32[p];
                 float m = mq < wq32 ? mq : wq32;
                 m += me < we ? me : we;
@@ -451,14 +462,6 @@ first_bound(Kernel *self, const Row *rows, const Py_ssize_t *gen, Py_ssize_t n_g
                     cand[n_cand++] = p;
                 }
             }
-        });
-    }
-    for (Py_ssize_t g = 0; g < n_gen; g++) {
-        const Row *r = &rows[gen[g]];
-        FOR_EACH_POSTING(self, r, p, sim, credit, {
-            acc_q[p] = 0.0f;
-            acc_e[p] = 0.0f;
-            mark[p] = 0;
         });
     }
     qsort(cand, (size_t)n_cand, sizeof(int32_t), compare_int32);
@@ -614,7 +617,8 @@ Kernel_bound(Kernel *self, PyObject *args)
     double *scratch = NULL;
     Bounded *out = NULL;
     float *acc_q = NULL, *acc_e = NULL;
-    unsigned char *mark = NULL;
+    uint32_t *mark = NULL;
+    uint32_t epoch = 1;
     int32_t *head = NULL;
     int own_scratch = 0;
     Py_ssize_t kept = 0;
@@ -647,7 +651,7 @@ Kernel_bound(Kernel *self, PyObject *args)
         own_scratch = 1;
         acc_q = calloc((size_t)self->n_forms + 1, sizeof(float));
         acc_e = calloc((size_t)self->n_forms + 1, sizeof(float));
-        mark = calloc((size_t)self->n_forms + 1, 1);
+        mark = calloc((size_t)self->n_forms + 1, sizeof(uint32_t));
         head = malloc(((size_t)self->n_tokens + 1) * sizeof(int32_t));
         if (acc_q == NULL || acc_e == NULL || mark == NULL || head == NULL) {
             PyErr_NoMemory();
@@ -662,8 +666,14 @@ Kernel_bound(Kernel *self, PyObject *args)
         mark = self->mark;
         head = self->head;
         self->busy = 1;
+        epoch = ++self->epoch;
+        if (epoch == 0) {
+            /* wrapped after 2^32 calls: marks from long ago could equal the new epochs */
+            memset(mark, 0, ((size_t)self->n_forms + 1) * sizeof(uint32_t));
+            epoch = self->epoch = 1;
+        }
     }
-    Py_ssize_t n_cand = first_bound(self, rows, gen, n_gen, acc_q, acc_e, mark, const_q, const_e, wq, q_org,
+    Py_ssize_t n_cand = first_bound(self, rows, gen, n_gen, acc_q, acc_e, mark, epoch, const_q, const_e, wq, q_org,
                                     threshold - slack, cand);
     kept = candidate_bound(self, rows, n_rows, head, reach, cand, n_cand, wq, q_org, threshold - slack,
                            scratch, out);

@@ -110,7 +110,7 @@ _PICKLED: Final = (
 )  # fmt: skip
 """The index's attributes a pickle keeps; the others (``_TRANSIENT``) are caches and per-thread scratch, or
 derived again by ``__setstate__``. Named one by one because the compiled index has no ``__dict__``."""
-_TRANSIENT: Final = ("_cache", "_local", "_factors", "_all_starts", "kernel")
+_TRANSIENT: Final = ("_cache", "_token_rows", "_local", "_factors", "_all_starts", "kernel")
 
 _AFFILIATE_RE: Final = re.compile(r"\.?\s*affiliated entit(?:y|ies)\s*:\s*", re.IGNORECASE)
 _PAREN_RE: Final = re.compile(r"\(([^()]{1,60})\)")
@@ -291,14 +291,17 @@ class Variant:
         return by_constructor(self)  # compiled, a frozen dataclass unpickles only through its constructor
 
 
-@dataclass(frozen=True, slots=True)
 class _Lookup:
-    """What one query token (or joined window) may align with; cached per token."""
+    """What one query token (or joined window) may align with; cached per token.
+
+    A plain class, not a dataclass: compiled, a dataclass's generated ``__init__`` runs as Python code, and
+    a cold query builds several of these. Nothing mutates one after construction.
+    """
 
     ids: IntArray
     """Sorted token ids (vocabulary ids, or ``n_vocab + merge id`` for merge tokens)."""
     sims: FloatArray
-    sim_of: dict[int, float]
+    _sim_of: dict[int, float] | None
     postings: IntArray | None
     """The forms holding any of those tokens (for a list word's precomputed row: sorted, each once). None where
     the C bounds read them from the index's postings themselves (``kernel``; see ``NameIndex.expanded``)."""
@@ -312,30 +315,88 @@ class _Lookup:
     n_postings: int
     """The number of postings (whether or not they are materialised)."""
 
+    def __init__(
+        self,
+        ids: IntArray,
+        sims: FloatArray,
+        sim_of: dict[int, float] | None,
+        postings: IntArray | None,
+        values: ComplexArray | None,
+        unique: bool,
+        n_postings: int,
+    ) -> None:
+        self.ids = ids
+        self.sims = sims
+        self._sim_of = sim_of
+        self.postings = postings
+        self.values = values
+        self.unique = unique
+        self.n_postings = n_postings
 
-@dataclass(slots=True)
+    @property
+    def sim_of(self) -> dict[int, float]:
+        """Token id -> similarity (what ``ids`` and ``sims`` hold; for a list word's row, made when first read:
+        only the Python bounds read it)."""
+        sim_of = self._sim_of
+        if sim_of is None:
+            sim_of = dict(zip(self.ids.tolist(), self.sims.tolist(), strict=True))
+            self._sim_of = sim_of  # (two threads may both make it: the same dict)
+        return sim_of
+
+
 class _Row:
     """One query token (or a window of adjacent query tokens) and the list tokens it may align with.
 
-    Not frozen: a few are built per query, and a frozen dataclass's ``__init__`` costs several times more.
+    A token's row depends on the token and its kind only, and is cached; a window's is built per query.
     Nothing mutates one after construction.
     """
 
     weight: float
-    ids: IntArray
-    """Sorted token ids (vocabulary ids, or ``n_vocab + merge id`` for merge tokens)."""
-    sims: FloatArray
-    sim_of: dict[int, float]
-    postings: IntArray | None
-    values: ComplexArray | None
-    unique: bool
-    n_postings: int
+    lookup: _Lookup
     essential_ok: bool
     """False for tokens that never generate candidates (legal forms, stop words)."""
     first: int
     """For a word: its first letter's code (an initial on the list side aligns with it at 0.6)."""
     initial: bool
     """A one-letter word: aligns at 0.6 with any list word starting with that letter."""
+    for_kernel: tuple[IntArray, FloatArray, float, int, bool, IntArray | None, ComplexArray | None]
+    """The row as the C bounds take it (``Kernel.bound``)."""
+
+    def __init__(self, lookup: _Lookup, weight: float, essential_ok: bool, first: int, initial: bool) -> None:
+        self.lookup = lookup
+        self.weight = weight
+        self.essential_ok = essential_ok
+        self.first = first
+        self.initial = initial
+        self.for_kernel = (lookup.ids, lookup.sims, weight, first, initial, lookup.postings, lookup.values)
+
+    @property
+    def ids(self) -> IntArray:
+        return self.lookup.ids
+
+    @property
+    def sims(self) -> FloatArray:
+        return self.lookup.sims
+
+    @property
+    def sim_of(self) -> dict[int, float]:
+        return self.lookup.sim_of
+
+    @property
+    def postings(self) -> IntArray | None:
+        return self.lookup.postings
+
+    @property
+    def values(self) -> ComplexArray | None:
+        return self.lookup.values
+
+    @property
+    def unique(self) -> bool:
+        return self.lookup.unique
+
+    @property
+    def n_postings(self) -> int:
+        return self.lookup.n_postings
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,23 +407,6 @@ class _Postings:
     values: ComplexArray
     unique: bool
     weight: float
-
-
-def _row(lk: _Lookup, weight: float, essential_ok: bool, first: int, initial: bool) -> _Row:
-    """A query row from a token's (or a joined window's) lookup."""
-    return _Row(
-        weight,
-        lk.ids,
-        lk.sims,
-        lk.sim_of,
-        lk.postings,
-        lk.values,
-        lk.unique,
-        lk.n_postings,
-        essential_ok,
-        first,
-        initial,
-    )
 
 
 _EMPTY: Final = _Lookup(_NO_IDS, _NO_SIMS, {}, _NO_IDS, _NO_VALUES, True, 0)
@@ -506,6 +550,7 @@ class NameIndex:
         self._merge_sketch: frozenset[str] = merge_sketch(self.vocab)
         self._precompute_vocab_rows()
         self._cache: dict[tuple[str, str], _Lookup] = {}
+        self._token_rows: dict[tuple[str, str], _Row] = {}
         self._local = threading.local()
         self._factors: dict[float, FloatArray] = {}
         self.kernel: Kernel | None = self.make_kernel()
@@ -526,6 +571,7 @@ class NameIndex:
             setattr(self, k, state[k])
         self._all_starts = self.all_off.tolist()
         self._cache = {}
+        self._token_rows = {}
         self._local = threading.local()
         self._factors = {}
         self.kernel = self.make_kernel()
@@ -712,7 +758,7 @@ class NameIndex:
         return _Lookup(
             ids,
             vals,
-            dict(zip(ids.tolist(), vals.tolist(), strict=True)),
+            None,
             self.agg_form[c:d],
             self.agg_values[c:d],
             True,
@@ -860,15 +906,22 @@ class NameIndex:
     def _rows(self, form: NameForm) -> list[_Row]:
         rows: list[_Row] = []
         cached = self._cache.get
+        token_rows = self._token_rows
         toks, kinds, weights = form.tokens, form.kinds, form.weights
         wordlike = [k in _WORDLIKE for k in kinds]
         for tok, kind, w, ph, is_word in zip(toks, kinds, weights, form.phonetics, wordlike, strict=True):
-            lk = cached((tok, kind))
-            if lk is None:
-                lk = self._token_row(tok, kind, ph)
-            rows.append(
-                _row(lk, w, kind not in ("form", "stop"), ord(tok[0]) if is_word else -1, is_word and len(tok) == 1)
-            )
+            row = token_rows.get((tok, kind))
+            if row is None or row.weight != w:
+                lk = cached((tok, kind))
+                if lk is None:
+                    lk = self._token_row(tok, kind, ph)
+                row = _Row(
+                    lk, w, kind not in ("form", "stop"), ord(tok[0]) if is_word else -1, is_word and len(tok) == 1
+                )
+                if len(token_rows) >= _CACHE_SIZE:
+                    token_rows.clear()
+                token_rows[tok, kind] = row
+            rows.append(row)
         # the windows ``_windows`` yields, in the same order, without a generator
         n = len(toks)
         for size in (2, 3):
@@ -882,7 +935,7 @@ class NameIndex:
                 if lk is None:
                     lk = self._window_row(joined)
                 if len(lk.ids):
-                    rows.append(_row(lk, sum(weights[start : start + size]), True, -1, False))
+                    rows.append(_Row(lk, sum(weights[start : start + size]), True, -1, False))
         return rows
 
     # -- steps 2 and 3: candidates and their bound -----------------------------------------------
@@ -947,7 +1000,7 @@ class NameIndex:
         kernel = self.kernel
         if kernel is not None:
             return kernel.bound(
-                [(r.ids, r.sims, r.weight, r.first, r.initial, r.postings, r.values) for r in rows],
+                [r.for_kernel for r in rows],
                 gen_at,
                 const_q,
                 const_e,

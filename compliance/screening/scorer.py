@@ -241,17 +241,14 @@ def score(q: NameForm, e: NameForm) -> float:
     return score_pairs(q, e, align(q, e))
 
 
-def _pair_order(p: Pair) -> tuple[int, int]:
-    return p[0][0], p[1][0]
-
-
 def explain(q: NameForm, e: NameForm, pairs: list[Pair]) -> list[tuple[str, str, float]]:
     """Alignment as (query token(s), list token(s), similarity); unmatched tokens pair with ``""``."""
     qt, et = q.tokens, e.tokens
     out: list[tuple[str, str, float]] = []
     used_q: set[int] = set()
     used_e: set[int] = set()
-    for qi, ei, s in sorted(pairs, key=_pair_order):
+    # by query position: a query token is in one pair at most, so plain tuple order is that order
+    for qi, ei, s in sorted(pairs):
         used_q.update(qi)
         used_e.update(ei)
         out.append(
