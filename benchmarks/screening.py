@@ -46,6 +46,8 @@ SCAN_QUERIES = 30
 STEADY_WARMUP = 4000
 """Perturbed list names (besides the negatives left out of the mix) a fresh screener answers before the steady pass."""
 TARGET_QPS, TARGET_RECALL = 10_000.0, 0.995
+COLD_REPEATS = 3
+"""Cold passes per kind of bound (each on a screener built afresh); the judged figure is their median."""
 
 
 def prf(pred: list[bool], truth: list[bool]) -> dict[str, float | int]:
@@ -206,7 +208,7 @@ def throughput(screener: Screener, build_s: float, rss_before: float, rss_built:
     n_hits = 0
     for q in queries:
         n_hits += len(screener.match_name(q, threshold=REVIEW_THRESHOLD))
-    index_s, index_cpu = time.perf_counter() - t0, time.process_time() - c0
+    first_s, first_cpu = time.perf_counter() - t0, time.process_time() - c0
     scan_after = _reference_scan(scan_queries[SCAN_QUERIES:], rf_names)
     # the same queries again: every word is now in the token cache (still no whole-query memo)
     warm_s, warm_cpu = _timed_pass(screener, queries)
@@ -241,11 +243,14 @@ def throughput(screener: Screener, build_s: float, rss_before: float, rss_built:
         for q, br, ix in zip(sample, brute, indexed, strict=True)
         if br - ix
     ]
+    rss_after = rss_mb()  # before the steady-state pass, whose copy of the screener would count in the peak
+    steady = _steady_state(screener, queries, negatives)
+    cold = _cold_passes(screener, queries, (first_s, first_cpu))
+    judged = cold["c_bounds"] if "c_bounds" in cold else cold["python_bounds"]
+    index_s, index_cpu = judged["median_wall_seconds"], judged["median_cpu_seconds"]
     index_qps = len(queries) / index_s
     scan_qps = 2 * SCAN_QUERIES / (scan_before + scan_after)
     ratio_qps = SCAN_QUERIES / _reference_scan(scan_queries[:SCAN_QUERIES], rf_names, fuzz.ratio)
-    rss_after = rss_mb()  # before the steady-state pass, whose copy of the screener would count in the peak
-    steady = _steady_state(screener, queries, negatives)
     return {
         "index": screener.index.stats(),
         "build_seconds": round(build_s, 2),
@@ -260,7 +265,10 @@ def throughput(screener: Screener, build_s: float, rss_before: float, rss_built:
         "queries": len(queries),
         "index_queries_per_second": round(len(queries) / index_s, 1),
         "index_cpu_us_per_query": round(index_cpu / len(queries) * 1e6, 1),
+        "index_figure": f"the median of {COLD_REPEATS} cold passes, each on a screener built afresh "
+        f"({judged['bounds']}); see cold_passes",
         "index_hits_returned": n_hits,
+        "cold_passes": cold,
         "repeat_pass_token_cache_warm": {
             "queries_per_second": round(len(queries) / warm_s, 1),
             "cpu_us_per_query": round(warm_cpu / len(queries) * 1e6, 1),
@@ -306,6 +314,53 @@ def _timed_pass(screener: Screener, queries: list[str]) -> tuple[float, float]:
     for q in queries:
         screener.match_name(q, threshold=REVIEW_THRESHOLD)
     return time.perf_counter() - t0, time.process_time() - c0
+
+
+def _cold_passes(screener: Screener, queries: list[str], first: tuple[float, float]) -> dict[str, Any]:
+    """``COLD_REPEATS`` cold passes with the C score bounds and as many with the Python bounds, alternating.
+
+    Each pass runs on a screener built afresh from the same snapshots, after clearing the name-analysis
+    caches (the state the first cold pass saw), so machine noise falls on both kinds alike: the medians and their ratio are measured side by side.
+    The first pass of ``throughput`` counts as the first C pass. Without the compiled build there are only
+    Python passes.
+    """
+    import gc
+
+    has_kernel = screener.index.kernel is not None
+    runs: dict[str, list[tuple[float, float]]] = {"c_bounds": [first]} if has_kernel else {"python_bounds": [first]}
+    plan = ["python_bounds", "c_bounds"] * COLD_REPEATS if has_kernel else ["python_bounds"] * (COLD_REPEATS - 1)
+    for kind in plan:
+        if len(runs.setdefault(kind, [])) >= COLD_REPEATS:
+            continue
+        gc.collect()
+        # the name-analysis caches as a fresh process has them once the screener is built: list names only
+        analyze.cache_clear()
+        phonetic_key.cache_clear()
+        fresh = Screener(screener.snapshots)
+        if kind == "python_bounds":
+            fresh.index.kernel = None
+        fresh.memo_size = 0
+        runs[kind].append(_timed_pass(fresh, queries))
+        del fresh
+    gc.collect()
+    out: dict[str, Any] = {}
+    for kind, passes in runs.items():
+        wall = sorted(w for w, _ in passes)[len(passes) // 2]
+        cpu = sorted(c for _, c in passes)[len(passes) // 2]
+        out[kind] = {
+            "bounds": "the C kernel, compliance/screening/_bounds.c" if kind == "c_bounds" else "the Python bounds",
+            "passes": len(passes),
+            "queries_per_second": [round(len(queries) / w, 1) for w, _ in passes],
+            "median_queries_per_second": round(len(queries) / wall, 1),
+            "median_cpu_us_per_query": round(cpu / len(queries) * 1e6, 1),
+            "median_wall_seconds": wall,
+            "median_cpu_seconds": cpu,
+        }
+    if has_kernel:
+        out["python_over_c_cpu"] = round(
+            out["python_bounds"]["median_cpu_seconds"] / out["c_bounds"]["median_cpu_seconds"], 2
+        )
+    return out
 
 
 def _steady_state(screener: Screener, queries: list[str], negatives: list[str]) -> dict[str, Any]:
@@ -378,6 +433,16 @@ def main() -> None:
             f" | logic-v2 F1 {row['logic_v2']['f1']:.3f} | WRatio best F1 {row['wratio_best']['f1']:.3f}"
         )
     tp = result["throughput"]
+    cold = tp["cold_passes"]
+    print(
+        "cold passes (q/s): "
+        + "; ".join(
+            f"{k} {v['queries_per_second']} median {v['median_queries_per_second']}"
+            for k, v in cold.items()
+            if isinstance(v, dict)
+        )
+        + (f"; Python/C CPU {cold['python_over_c_cpu']}" if "python_over_c_cpu" in cold else "")
+    )
     print(
         f"index {tp['index_queries_per_second']} q/s ({tp['index_cpu_us_per_query']} CPU us/query), "
         f"screen() {tp['screen_party_queries_per_second']} q/s, "

@@ -16,7 +16,7 @@ from compliance.evidence import ListEntry
 from compliance.native import by_constructor
 from compliance.screening.index import NameIndex
 from compliance.screening.normalize import NameForm, analyze
-from compliance.screening.scorer import Pair, align, explain, score_pairs
+from compliance.screening.scorer import Pair, align, explain, rounded, score_pairs
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +65,7 @@ def name_matches(
         if as_of is not None and not entry.in_force(as_of):
             continue
         v = variants[v_idx]
-        match = NameMatch(entry, entry_snapshot[e_idx], round(s, 4), name, v.name, tuple(explain(q, v.form, pairs)))
+        match = NameMatch(entry, entry_snapshot[e_idx], rounded(s), name, v.name, tuple(explain(q, v.form, pairs)))
         out.append((e_idx, match))
     return out
 

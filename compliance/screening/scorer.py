@@ -118,17 +118,15 @@ def align(q: NameForm, e: NameForm) -> list[Pair]:
     e_free = [True] * ne
     pairs: list[Pair] = []
 
-    # 1. exact
-    positions: dict[str, list[int]] = {}
-    for j, tok in enumerate(et):
-        positions.setdefault(tok, []).append(j)
+    # 1. exact: each query token, in order, takes the first free list token equal to it (names are short:
+    # a scan costs less than a dictionary of positions)
     for i, tok in enumerate(qt):
-        slots = positions.get(tok)
-        if slots:
-            j = slots.pop(0)
-            q_free[i] = False
-            e_free[j] = False
-            pairs.append(((i,), (j,), 1.0))
+        for j in range(ne):
+            if e_free[j] and et[j] == tok:
+                q_free[i] = False
+                e_free[j] = False
+                pairs.append(((i,), (j,), 1.0))
+                break
     if len(pairs) == nq or len(pairs) == ne:
         return pairs  # one side fully matched: nothing left to align
 
@@ -245,24 +243,35 @@ def explain(q: NameForm, e: NameForm, pairs: list[Pair]) -> list[tuple[str, str,
     """Alignment as (query token(s), list token(s), similarity); unmatched tokens pair with ``""``."""
     qt, et = q.tokens, e.tokens
     out: list[tuple[str, str, float]] = []
-    used_q: set[int] = set()
-    used_e: set[int] = set()
+    used_q = [False] * len(qt)
+    used_e = [False] * len(et)
+    n_used_q = n_used_e = 0
     # by query position: a query token is in one pair at most, so plain tuple order is that order
     for qi, ei, s in sorted(pairs):
-        used_q.update(qi)
-        used_e.update(ei)
+        for i in qi:
+            used_q[i] = True
+        for j in ei:
+            used_e[j] = True
+        n_used_q += len(qi)
+        n_used_e += len(ei)
         out.append(
             (
                 qt[qi[0]] if len(qi) == 1 else " ".join([qt[i] for i in qi]),
                 et[ei[0]] if len(ei) == 1 else " ".join([et[j] for j in ei]),
-                round(s, 4),
+                rounded(s),
             )
         )
-    if len(used_q) < len(qt):
-        out.extend((qt[i], "", 0.0) for i in range(len(qt)) if i not in used_q)
-    if len(used_e) < len(et):
-        out.extend(("", et[j], 0.0) for j in range(len(et)) if j not in used_e)
+    if n_used_q < len(qt):
+        out.extend((qt[i], "", 0.0) for i in range(len(qt)) if not used_q[i])
+    if n_used_e < len(et):
+        out.extend(("", et[j], 0.0) for j in range(len(et)) if not used_e[j])
     return out
+
+
+def rounded(score: float) -> float:
+    """``round(score, 4)``, the way scores are reported; 1.0 (an exact token) without the decimal rounding,
+    which costs a string conversion and gives 1.0 back."""
+    return score if score == 1.0 else round(score, 4)
 
 
 def matcher_config() -> dict[str, str | float | int | bool]:
