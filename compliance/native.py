@@ -18,6 +18,10 @@ state in ``__dict__`` (a compiled class has none); and package ``__init__`` modu
 (mypyc places one runtime library for all modules inside the package, and derives a package's ``__path__``
 from that library's place as if it were above the package, which breaks the package's imports).
 
+The build also makes the extensions in `C_EXTENSIONS`, written in C for this project where compiled Python
+calling numpy on small arrays was the bottleneck (the name index's score bounds, ``compliance/screening/_bounds.c``);
+the module using one falls back to its Python code where the extension is not built.
+
 A compiled module shadows its source: an edited source has no effect until the build is made again. Importing
 `compliance` warns when a module the build was made from changed after it (`stale`), and refuses to go on
 when an earlier build left extensions that the current one does not have (`leftovers`: they would fail on

@@ -224,8 +224,9 @@ def merge_sketch(vocab: Iterable[str]) -> frozenset[str]:
         for lj in (lw - 1, lw, lw + 1):
             if _MERGE_ONE_EDIT - 1 <= lj <= _MERGE_SKETCH_MAX and lw >= _MIN_MERGE_TARGET:
                 half = lj // 2
-                out.add(f"{lj}<{w[:half]}")
-                out.add(f"{lj}>{w[lw - (lj - half) :]}")
+                # keyed by ``chr(L)``: a one-character string, cheaper to make per query than ``str(L)``
+                out.add(chr(lj) + "<" + w[:half])
+                out.add(chr(lj) + ">" + w[lw - (lj - half) :])
     return frozenset(out)
 
 
@@ -901,7 +902,8 @@ class NameIndex:
         lj = len(joined)
         half = lj // 2
         sketch = self._merge_sketch
-        return f"{lj}<{joined[:half]}" in sketch or f"{lj}>{joined[half:]}" in sketch
+        length = chr(lj)
+        return (length + "<" + joined[:half]) in sketch or (length + ">" + joined[half:]) in sketch
 
     def _rows(self, form: NameForm) -> list[_Row]:
         rows: list[_Row] = []

@@ -169,6 +169,13 @@ def _merge(
     nx = len(xt)
     if nx < 2:
         return
+    # every window starts with two adjacent free tokens: none, nothing to merge (the usual case once the
+    # exact pass has paired most tokens)
+    for i in range(nx - 1):
+        if x_free[i] and x_free[i + 1]:
+            break
+    else:
+        return
     free_y = [j for j in range(len(yt)) if y_free[j] and len(yt[j]) >= 4 and yk[j] in _WORDLIKE]
     if not free_y:
         return
@@ -268,10 +275,22 @@ def explain(q: NameForm, e: NameForm, pairs: list[Pair]) -> list[tuple[str, str,
     return out
 
 
+_ROUNDED: Final[dict[float, float]] = {}
+_ROUNDED_SIZE: Final = 65_536
+
+
 def rounded(score: float) -> float:
-    """``round(score, 4)``, the way scores are reported; 1.0 (an exact token) without the decimal rounding,
-    which costs a string conversion and gives 1.0 back."""
-    return score if score == 1.0 else round(score, 4)
+    """``round(score, 4)``, the way scores are reported. Decimal rounding costs a string conversion, and scores
+    repeat (ratios of small integers): each is rounded once and remembered; 1.0 (an exact token) is as is."""
+    if score == 1.0:
+        return score
+    done = _ROUNDED.get(score)
+    if done is None:
+        done = round(score, 4)
+        if len(_ROUNDED) >= _ROUNDED_SIZE:
+            _ROUNDED.clear()
+        _ROUNDED[score] = done
+    return done
 
 
 def matcher_config() -> dict[str, str | float | int | bool]:
