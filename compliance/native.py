@@ -19,7 +19,7 @@ state in ``__dict__`` (a compiled class has none); and package ``__init__`` modu
 from that library's place as if it were above the package, which breaks the package's imports).
 
 The build also makes the extensions in `C_EXTENSIONS`, written in C for this project where compiled Python
-calling numpy on small arrays was the bottleneck (the name index's score bounds, ``compliance/screening/_bounds.c``);
+calling numpy on small arrays was the bottleneck (the name index's score bounds, ``compliance/screening/_kernel.c``);
 the module using one falls back to its Python code where the extension is not built.
 
 A compiled module shadows its source: an edited source has no effect until the build is made again. Importing
@@ -75,7 +75,7 @@ COMPILED: Final[tuple[str, ...]] = (
 )
 """Modules compiled by `build`, by import name."""
 
-C_EXTENSIONS: Final[dict[str, str]] = {"compliance.screening._bounds": "compliance/screening/_bounds.c"}
+C_EXTENSIONS: Final[dict[str, str]] = {"compliance.screening._kernel": "compliance/screening/_kernel.c"}
 """Extensions written in C for this project, built with the compiled modules: import name -> C source (relative
 to the project's root). Each has a ``.pyi`` stub beside it and a pure-Python fallback in the module using it."""
 

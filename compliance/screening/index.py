@@ -65,11 +65,11 @@ from rapidfuzz.distance import Levenshtein
 from compliance.evidence import ListEntry, written_name
 from compliance.native import by_constructor
 from compliance.screening.normalize import NameForm, analyze, phonetic_key
-from compliance.screening.scorer import INITIAL_SIM, MERGE_MIN_SIM, singular, token_similarity
+from compliance.screening.scorer import INITIAL_SIM, MERGE_MIN_SIM, PHONETIC_RESCUE, singular, token_similarity
 from compliance.screening.scorer import MIN_PHONETIC_KEY as _MIN_PHONETIC
 
 if TYPE_CHECKING:
-    from compliance.screening._bounds import Kernel
+    from compliance.screening._kernel import Kernel
 
 ESSENTIAL_FRACTION: Final = 1.0
 """Multiplier on ``required_fraction``: 1.0 is the bound; lower values look up more tokens (safer)."""
@@ -578,12 +578,14 @@ class NameIndex:
         self.kernel = self.make_kernel()
 
     def make_kernel(self) -> Kernel | None:
-        """The C score bounds over this index's arrays (``_bounds.c``), or None where that extension is not built.
+        """The C score bounds and word similarities over this index (``_kernel.c``), or None where that extension
+        is not built.
 
-        ``kernel`` holds it; set ``kernel`` to None to run the Python bounds (the reference) instead.
+        ``kernel`` holds it; set ``kernel`` to None to run the Python bounds and the scorer's own
+        ``token_similarity`` (the reference) instead.
         """
         try:
-            from compliance.screening._bounds import Kernel
+            from compliance.screening._kernel import Kernel
         except ImportError:
             return None
         weights = np.fromiter(chain.from_iterable(self._form_ws), dtype=np.float64, count=len(self.form_w))
@@ -606,6 +608,11 @@ class NameIndex:
             self.all_off,
             self.all_form,
             self.all_w,
+            self.vocab,
+            self._vocab_ph,
+            INITIAL_SIM,
+            PHONETIC_RESCUE,
+            _MIN_PHONETIC,
         )
 
     def _scratch(self) -> npt.NDArray[np.complex64]:
@@ -711,14 +718,19 @@ class NameIndex:
         """
         sims: dict[int, float] = {}
         if kind in _WORDLIKE:
-            vocab, vocab_ph = self.vocab, self._vocab_ph
             # the keys present in the index, intersected in C, then the words they reach
             hit_keys = self.keys.keys() & token_keys(tok, kind, phonetic)
             reached = set(chain.from_iterable(map(self.keys.__getitem__, hit_keys)))
-            for v in reached:
-                s = token_similarity(tok, vocab[v], phonetic, vocab_ph[v])
-                if s > 0.0:
-                    sims[v] = s
+            kernel = self.kernel
+            found = None if kernel is None else kernel.similarities(tok, phonetic, reached)
+            if found is not None:
+                sims = found  # the scorer's ``token_similarity``, computed in C (``_kernel.c``)
+            else:
+                vocab, vocab_ph = self.vocab, self._vocab_ph
+                for v in reached:
+                    s = token_similarity(tok, vocab[v], phonetic, vocab_ph[v])
+                    if s > 0.0:
+                        sims[v] = s
             self._add_initial_and_merges(tok, sims)
         else:
             vid = self.vocab_ids.get(tok)

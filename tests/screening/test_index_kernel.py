@@ -1,4 +1,5 @@
-"""The C score bounds (``compliance/screening/_bounds.c``) against the Python bounds they replace.
+"""The C kernel (``compliance/screening/_kernel.c``) against the Python code it replaces: score bounds, word
+similarities.
 
 The index runs the C kernel where the compiled build made it and the Python bounds elsewhere (Python 3.12 in
 CI, a plain ``pip install``). Both must keep the same candidates with the same bounds: the Python code is the
@@ -20,7 +21,8 @@ from screening_helpers import shared
 
 from compliance.screening import Screener, import_restricted_parties_json
 from compliance.screening.index import NameIndex
-from compliance.screening.normalize import analyze
+from compliance.screening.normalize import analyze, phonetic_key
+from compliance.screening.scorer import token_similarity
 
 needs_kernel = pytest.mark.skipif(
     Screener.default().index.kernel is None,
@@ -189,3 +191,82 @@ def test_bad_input_is_refused_and_leaves_the_kernel_clean(default_screener: Scre
     assert sorted(read) == sorted(set(index.all_form[index.all_off[0] : index.all_off[1]].tolist()))
     assert read[0] == given[0][1] > 0
     assert index.bounded_forms(form, 0.7) == before
+
+
+def _typo(word: str, rng: random.Random) -> str:
+    """One or two random edits, sometimes a plural or a different first letter."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    for _ in range(rng.choice((1, 1, 2))):
+        op = rng.choice(("sub", "del", "ins", "swap", "plural", "ies", "first"))
+        i = rng.randrange(max(1, len(word) - 1))
+        if op == "sub":
+            word = word[:i] + rng.choice(letters) + word[i + 1 :]
+        elif op == "del" and len(word) > 1:
+            word = word[:i] + word[i + 1 :]
+        elif op == "ins":
+            word = word[:i] + rng.choice(letters) + word[i:]
+        elif op == "swap" and len(word) > 2:
+            word = word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+        elif op == "plural":
+            word += "s"
+        elif op == "ies" and word.endswith("y"):
+            word = word[:-1] + "ies"
+        elif op == "first":
+            word = rng.choice("aeiouyk") + word[1:]
+    return word
+
+
+def _word_pairs_agree(index: NameIndex, tokens: list[str]) -> int:
+    """Assert the kernel's similarities of each token to every vocabulary word it reaches equal the scorer's."""
+    kernel = index.kernel
+    assert kernel is not None
+    compared = 0
+    for tok in tokens:
+        ph = phonetic_key(tok)
+        reached = {v for key in index_module_keys(index, tok, ph) for v in index.keys[key]}
+        reached |= set(random.Random(tok).sample(range(index.n_vocab), 20))  # words no key reaches, too
+        expected = {}
+        for v in reached:
+            s = token_similarity(tok, index.vocab[v], ph, index._vocab_ph[v])
+            if s > 0.0:
+                expected[v] = s
+        assert kernel.similarities(tok, ph, reached) == expected, tok
+        compared += len(reached)
+    return compared
+
+
+def index_module_keys(index: NameIndex, tok: str, ph: str) -> set[str]:
+    from compliance.screening.index import token_keys
+
+    return index.keys.keys() & token_keys(tok, "core", ph)
+
+
+def test_the_c_word_similarity_is_the_scorers_on_the_curated_list(default_screener: Screener) -> None:
+    """Exactly the scorer's ``token_similarity`` (the same doubles): typos, plurals (the singular rescue),
+    sound-alikes (the phonetic rescue), initials and short words, against every word the keys reach."""
+    index = default_screener.index
+    rng = random.Random(17)
+    words = [w for w in index.vocab if w.isascii()]
+    tokens = [_typo(w, rng) for w in words] + words + ["a", "h", "ab", "abc", "x" * 140, "technologies", "huawey"]
+    assert _word_pairs_agree(index, tokens) > 8_000
+
+
+@pytest.mark.shared_data
+def test_the_c_word_similarity_is_the_scorers_on_the_2026_entity_list() -> None:
+    screener = Screener(import_restricted_parties_json(shared("bis_entity_list/restricted_parties.json")))
+    index = screener.index
+    rng = random.Random(23)
+    tokens = [_typo(w, rng) for w in rng.sample([w for w in index.vocab if w.isascii()], 1500)]
+    assert _word_pairs_agree(index, tokens) > 30_000
+
+
+def test_the_c_word_similarity_leaves_non_ascii_and_bad_ids_to_python(default_screener: Screener) -> None:
+    kernel = default_screener.index.kernel
+    assert kernel is not None
+    assert kernel.similarities("hu\u00e0wei", "hw", [0, 1]) is None  # the caller computes these in Python
+    assert kernel.similarities("", "", [0]) is None
+    with pytest.raises(ValueError, match="not a vocabulary id"):
+        kernel.similarities("huawei", "hw", [len(default_screener.index.vocab)])
+    with pytest.raises(TypeError):
+        kernel.similarities("huawei", "hw", ["0"])  # type: ignore[list-item]
+    assert kernel.similarities("huawei", "hw", []) == {}

@@ -66,6 +66,12 @@ typedef struct {
     uint32_t epoch;
     int32_t *head;
     int busy;
+    /* the vocabulary and the scorer's constants, for word similarities */
+    PyObject *vocab;            /* tuple of str */
+    PyObject *vocab_ph;         /* tuple of str: each word's phonetic key */
+    double initial_sim;
+    double phonetic_rescue;
+    Py_ssize_t min_phonetic;
 } Kernel;
 
 typedef struct {
@@ -110,6 +116,8 @@ static void
 Kernel_dealloc(Kernel *self)
 {
     Py_XDECREF(self->keep);
+    Py_XDECREF(self->vocab);
+    Py_XDECREF(self->vocab_ph);
     free(self->acc_q);
     free(self->acc_e);
     free(self->mark);
@@ -122,11 +130,17 @@ Kernel_init(Kernel *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {
         "form_off", "form_tok", "form_w", "form_moff", "form_mtok", "form_mw", "form_total", "form_total32",
-        "form_org", "form_single", "vocab_first", "vocab_single", "all_off", "all_form", "all_w", NULL,
+        "form_org", "form_single", "vocab_first", "vocab_single", "all_off", "all_form", "all_w",
+        "vocab", "vocab_ph", "initial_sim", "phonetic_rescue", "min_phonetic", NULL,
     };
     PyObject *o[N_ARRAYS];
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOOOOOOOO", kwlist, &o[0], &o[1], &o[2], &o[3], &o[4],
-                                     &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &o[12], &o[13], &o[14])) {
+    PyObject *vocab, *vocab_ph;
+    double initial_sim, phonetic_rescue;
+    Py_ssize_t min_phonetic;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOOOOOOOOO!O!ddn", kwlist, &o[0], &o[1], &o[2], &o[3],
+                                     &o[4], &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &o[12], &o[13],
+                                     &o[14], &PyTuple_Type, &vocab, &PyTuple_Type, &vocab_ph, &initial_sim,
+                                     &phonetic_rescue, &min_phonetic)) {
         return -1;
     }
     static const int types[N_ARRAYS] = {
@@ -143,6 +157,16 @@ Kernel_init(Kernel *self, PyObject *args, PyObject *kwds)
     Py_ssize_t n_forms = PyArray_DIM(a[6], 0);
     Py_ssize_t n_vocab = PyArray_DIM(a[10], 0);
     Py_ssize_t n_tokens = PyArray_DIM(a[12], 0) - 1;
+    if (PyTuple_GET_SIZE(vocab) != n_vocab || PyTuple_GET_SIZE(vocab_ph) != n_vocab) {
+        PyErr_SetString(PyExc_ValueError, "Kernel: vocab and vocab_ph need one entry per vocabulary word");
+        return -1;
+    }
+    for (Py_ssize_t v = 0; v < n_vocab; v++) {
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(vocab, v)) || !PyUnicode_Check(PyTuple_GET_ITEM(vocab_ph, v))) {
+            PyErr_SetString(PyExc_TypeError, "Kernel: vocab and vocab_ph hold strings");
+            return -1;
+        }
+    }
     if (PyArray_DIM(a[0], 0) != n_forms + 1 || PyArray_DIM(a[3], 0) != n_forms + 1
         || PyArray_DIM(a[7], 0) != n_forms || PyArray_DIM(a[8], 0) != n_forms || PyArray_DIM(a[9], 0) != n_forms
         || PyArray_DIM(a[11], 0) != n_vocab || PyArray_DIM(a[2], 0) != PyArray_DIM(a[1], 0)
@@ -258,7 +282,217 @@ Kernel_init(Kernel *self, PyObject *args, PyObject *kwds)
     self->epoch = 0;
     self->head = head;
     self->busy = 0;
+    Py_INCREF(vocab);
+    Py_INCREF(vocab_ph);
+    Py_XSETREF(self->vocab, vocab);
+    Py_XSETREF(self->vocab_ph, vocab_ph);
+    self->initial_sim = initial_sim;
+    self->phonetic_rescue = phonetic_rescue;
+    self->min_phonetic = min_phonetic;
     return 0;
+}
+
+/* ---- word similarity: compliance.screening.scorer.token_similarity, for ASCII words ------------------- */
+
+/* rapidfuzz's Levenshtein.normalized_similarity (unit weights): 1 - distance / max(len), to the bit */
+static double
+normalized_similarity(const char *a, Py_ssize_t la, const char *b, Py_ssize_t lb)
+{
+    Py_ssize_t longest = la > lb ? la : lb;
+    if (longest == 0) {
+        return 1.0;
+    }
+    Py_ssize_t stack[128];
+    Py_ssize_t *row = lb < 128 ? stack : malloc(((size_t)lb + 1) * sizeof(Py_ssize_t));
+    if (row == NULL) {
+        return -1.0;
+    }
+    for (Py_ssize_t j = 0; j <= lb; j++) {
+        row[j] = j;
+    }
+    for (Py_ssize_t i = 1; i <= la; i++) {
+        Py_ssize_t diagonal = row[0];
+        row[0] = i;
+        for (Py_ssize_t j = 1; j <= lb; j++) {
+            Py_ssize_t above = row[j];
+            Py_ssize_t best = diagonal + (a[i - 1] != b[j - 1]);
+            if (above + 1 < best) {
+                best = above + 1;
+            }
+            if (row[j - 1] + 1 < best) {
+                best = row[j - 1] + 1;
+            }
+            diagonal = above;
+            row[j] = best;
+        }
+    }
+    Py_ssize_t distance = row[lb];
+    if (row != stack) {
+        free(row);
+    }
+    return 1.0 - (double)distance / (double)longest;
+}
+
+/* scorer.singular: ``-ies`` -> ``-y``, a final ``s`` (not ``ss``) dropped, for words of five letters or more */
+static Py_ssize_t
+singular(const char *t, Py_ssize_t n, char *out)
+{
+    if (n > 4 && t[n - 3] == 'i' && t[n - 2] == 'e' && t[n - 1] == 's') {
+        memcpy(out, t, (size_t)n - 3);
+        out[n - 3] = 'y';
+        return n - 2;
+    }
+    if (n > 4 && t[n - 1] == 's' && t[n - 2] != 's') {
+        memcpy(out, t, (size_t)n - 1);
+        return n - 1;
+    }
+    memcpy(out, t, (size_t)n);
+    return n;
+}
+
+static int
+is_vowel(char c)
+{
+    return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u' || c == 'y';
+}
+
+/* scorer.token_similarity, step by step; -1 when out of memory */
+static double
+word_similarity(const Kernel *self, const char *a, Py_ssize_t la, const char *b, Py_ssize_t lb, const char *pa,
+                Py_ssize_t lpa, const char *pb, Py_ssize_t lpb)
+{
+    if (la == lb && memcmp(a, b, (size_t)la) == 0) {
+        return 1.0;
+    }
+    if (la == 1 || lb == 1) {
+        return a[0] == b[0] ? self->initial_sim : 0.0;
+    }
+    Py_ssize_t longest = la > lb ? la : lb;
+    if (longest <= 3) {
+        return 0.0;
+    }
+    double cutoff = longest <= 5 ? 0.75 : 0.7;
+    double sim = normalized_similarity(a, la, b, lb);
+    if (sim < 0.0) {
+        return -1.0;
+    }
+    if (sim >= cutoff) {
+        return sim;
+    }
+    if (longest >= 6 && (a[la - 1] == 's' || b[lb - 1] == 's')) {
+        char sa_stack[128], sb_stack[128];
+        char *sa = la < 128 ? sa_stack : malloc((size_t)la);
+        char *sb = lb < 128 ? sb_stack : malloc((size_t)lb);
+        double rescued = -2.0;  /* no rescue */
+        if (sa == NULL || sb == NULL) {
+            rescued = -1.0;
+        } else {
+            Py_ssize_t lsa = singular(a, la, sa), lsb = singular(b, lb, sb);
+            int changed = lsa != la || memcmp(sa, a, (size_t)la) != 0 || lsb != lb || memcmp(sb, b, (size_t)lb) != 0;
+            if (changed) {
+                double sim2 = normalized_similarity(sa, lsa, sb, lsb);
+                Py_ssize_t ls = lsa > lsb ? lsa : lsb;
+                double cut2 = ls <= 3 ? 1.01 : (ls <= 5 ? 0.75 : 0.7);
+                if (sim2 < 0.0) {
+                    rescued = -1.0;
+                } else if (sim2 >= cut2) {
+                    rescued = sim2 < sim + 0.1 ? sim2 : sim + 0.1;
+                }
+            }
+        }
+        if (sa != sa_stack) {
+            free(sa);
+        }
+        if (sb != sb_stack) {
+            free(sb);
+        }
+        if (rescued != -2.0) {
+            return rescued;
+        }
+    }
+    if (lpa > 0 && lpa == lpb && memcmp(pa, pb, (size_t)lpa) == 0 && lpa >= self->min_phonetic && sim >= 0.4
+        && (a[0] == b[0] || (is_vowel(a[0]) && is_vowel(b[0])))) {
+        return self->phonetic_rescue;
+    }
+    return 0.0;
+}
+
+PyDoc_STRVAR(Kernel_similarities_doc,
+"similarities(token, phonetic, ids) -> dict[int, float] | None\n\n"
+"The scorer's token_similarity of `token` (with its phonetic key) to each vocabulary word in `ids`, for the\n"
+"words where it is above 0; None when a word or the token is not ASCII (the caller computes it in Python).");
+
+static PyObject *
+Kernel_similarities(Kernel *self, PyObject *args)
+{
+    PyObject *tok_obj, *ph_obj, *ids_obj;
+    if (self->vocab == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Kernel: not initialised");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "UUO", &tok_obj, &ph_obj, &ids_obj)) {
+        return NULL;
+    }
+    if (!PyUnicode_IS_ASCII(tok_obj) || !PyUnicode_IS_ASCII(ph_obj) || PyUnicode_GET_LENGTH(tok_obj) == 0) {
+        Py_RETURN_NONE;
+    }
+    const char *a = (const char *)PyUnicode_1BYTE_DATA(tok_obj);
+    Py_ssize_t la = PyUnicode_GET_LENGTH(tok_obj);
+    const char *pa = (const char *)PyUnicode_1BYTE_DATA(ph_obj);
+    Py_ssize_t lpa = PyUnicode_GET_LENGTH(ph_obj);
+    PyObject *iter = PyObject_GetIter(ids_obj);
+    if (iter == NULL) {
+        return NULL;
+    }
+    PyObject *out = PyDict_New();
+    if (out == NULL) {
+        Py_DECREF(iter);
+        return NULL;
+    }
+    PyObject *item;
+    while ((item = PyIter_Next(iter)) != NULL) {
+        Py_ssize_t v = PyLong_AsSsize_t(item);
+        if (v == -1 && PyErr_Occurred()) {
+            goto fail;
+        }
+        if (v < 0 || v >= PyTuple_GET_SIZE(self->vocab)) {
+            PyErr_SetString(PyExc_ValueError, "similarities: not a vocabulary id");
+            goto fail;
+        }
+        PyObject *word = PyTuple_GET_ITEM(self->vocab, v), *wph = PyTuple_GET_ITEM(self->vocab_ph, v);
+        if (!PyUnicode_IS_ASCII(word) || !PyUnicode_IS_ASCII(wph) || PyUnicode_GET_LENGTH(word) == 0) {
+            Py_DECREF(item);
+            Py_DECREF(iter);
+            Py_DECREF(out);
+            Py_RETURN_NONE;
+        }
+        double sim = word_similarity(self, a, la, (const char *)PyUnicode_1BYTE_DATA(word), PyUnicode_GET_LENGTH(word),
+                                     pa, lpa, (const char *)PyUnicode_1BYTE_DATA(wph), PyUnicode_GET_LENGTH(wph));
+        if (sim < 0.0) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        if (sim > 0.0) {
+            PyObject *value = PyFloat_FromDouble(sim);
+            if (value == NULL || PyDict_SetItem(out, item, value) < 0) {
+                Py_XDECREF(value);
+                goto fail;
+            }
+            Py_DECREF(value);
+        }
+        Py_DECREF(item);
+    }
+    Py_DECREF(iter);
+    if (PyErr_Occurred()) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    return out;
+fail:
+    Py_DECREF(item);
+    Py_DECREF(iter);
+    Py_DECREF(out);
+    return NULL;
 }
 
 /* Read `rows`: a sequence of (ids int32, sims float32, weight, first, initial). */
@@ -712,17 +946,19 @@ done:
 
 static PyMethodDef Kernel_methods[] = {
     {"bound", (PyCFunction)Kernel_bound, METH_VARARGS, Kernel_bound_doc},
+    {"similarities", (PyCFunction)Kernel_similarities, METH_VARARGS, Kernel_similarities_doc},
     {NULL, NULL, 0, NULL},
 };
 
 PyDoc_STRVAR(Kernel_doc,
 "Kernel(form_off, form_tok, form_w, form_moff, form_mtok, form_mw, form_total, form_total32, form_org,\n"
-"       form_single, vocab_first, vocab_single, all_off, all_form, all_w)\n\n"
+"       form_single, vocab_first, vocab_single, all_off, all_form, all_w, vocab, vocab_ph, initial_sim,\n"
+"       phonetic_rescue, min_phonetic)\n\n"
 "The score bounds over one name index's per-form arrays (compliance.screening.index.NameIndex).");
 
 static PyTypeObject KernelType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "compliance.screening._bounds.Kernel",
+    .tp_name = "compliance.screening._kernel.Kernel",
     .tp_basicsize = sizeof(Kernel),
     .tp_dealloc = (destructor)Kernel_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -732,21 +968,21 @@ static PyTypeObject KernelType = {
     .tp_new = PyType_GenericNew,
 };
 
-static struct PyModuleDef bounds_module = {
+static struct PyModuleDef kernel_module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "compliance.screening._bounds",
+    .m_name = "compliance.screening._kernel",
     .m_doc = "The name index's score bounds in C (see compliance/screening/index.py).",
     .m_size = -1,
 };
 
 PyMODINIT_FUNC
-PyInit__bounds(void)
+PyInit__kernel(void)
 {
     import_array();
     if (PyType_Ready(&KernelType) < 0) {
         return NULL;
     }
-    PyObject *m = PyModule_Create(&bounds_module);
+    PyObject *m = PyModule_Create(&kernel_module);
     if (m == NULL) {
         return NULL;
     }

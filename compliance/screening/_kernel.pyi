@@ -1,6 +1,6 @@
-"""Stub of the C extension ``_bounds.c``: the name index's score bounds (see ``compliance/screening/index.py``)."""
+"""Stub of the C extension ``_kernel.c``: the name index's score bounds and word similarities (``index.py``)."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +23,13 @@ class Kernel:
         all_off: npt.NDArray[np.int64],
         all_form: npt.NDArray[np.int32],
         all_w: npt.NDArray[np.float64],
+        vocab: tuple[str, ...],
+        vocab_ph: tuple[str, ...],
+        initial_sim: float,
+        phonetic_rescue: float,
+        min_phonetic: int,
     ) -> None: ...
+    def similarities(self, token: str, phonetic: str, ids: Iterable[int]) -> dict[int, float] | None: ...
     def bound(
         self,
         rows: Sequence[
