@@ -549,14 +549,8 @@ read_rows(Kernel *self, PyObject *seq, Py_ssize_t *count, Py_ssize_t *entries)
                 PyErr_SetString(PyExc_ValueError, "rows: postings and values differ in length");
                 goto fail;
             }
-            const int32_t *p = (const int32_t *)PyArray_DATA(post);
-            for (Py_ssize_t k = 0; k < n_post; k++) {
-                if (p[k] < 0 || p[k] >= self->n_forms) {
-                    PyErr_SetString(PyExc_ValueError, "rows: a posting is not a form");
-                    goto fail;
-                }
-            }
-            rows[i].postings = p;
+            /* (its postings are checked if it generates candidates: read_gen) */
+            rows[i].postings = (const int32_t *)PyArray_DATA(post);
             rows[i].values = (const float *)PyArray_DATA(vals);
             rows[i].n_postings = n_post;
         } else {
@@ -580,9 +574,10 @@ fail:
     return NULL;
 }
 
-/* Read `gen`: the positions in `rows` of the rows that generate candidates. */
+/* Read `gen`: the positions in `rows` of the rows that generate candidates, and check their postings (the
+   only postings read: a frequent word skipped for candidates has thousands, checked for nothing). */
 static Py_ssize_t *
-read_gen(PyObject *seq, Py_ssize_t n_rows, Py_ssize_t *count)
+read_gen(Kernel *self, PyObject *seq, const Row *rows, Py_ssize_t n_rows, Py_ssize_t *count)
 {
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     PyObject **items = PySequence_Fast_ITEMS(seq);
@@ -601,6 +596,14 @@ read_gen(PyObject *seq, Py_ssize_t n_rows, Py_ssize_t *count)
             PyErr_SetString(PyExc_ValueError, "gen: not the position of a row");
             free(gen);
             return NULL;
+        }
+        const int32_t *p = rows[at].postings;
+        for (Py_ssize_t k = 0; p != NULL && k < rows[at].n_postings; k++) {
+            if (p[k] < 0 || p[k] >= self->n_forms) {
+                PyErr_SetString(PyExc_ValueError, "rows: a posting is not a form");
+                free(gen);
+                return NULL;
+            }
         }
         gen[i] = at;
     }
@@ -861,7 +864,7 @@ Kernel_bound(Kernel *self, PyObject *args)
     if (rows == NULL) {
         goto done;
     }
-    gen = read_gen(gen_seq, n_rows, &n_gen);
+    gen = read_gen(self, gen_seq, rows, n_rows, &n_gen);
     if (gen == NULL) {
         goto done;
     }
