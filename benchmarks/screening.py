@@ -317,12 +317,13 @@ def _timed_pass(screener: Screener, queries: list[str]) -> tuple[float, float]:
 
 
 def _cold_passes(screener: Screener, queries: list[str], first: tuple[float, float]) -> dict[str, Any]:
-    """``COLD_REPEATS`` cold passes with the C score bounds and as many with the Python bounds, alternating.
+    """``COLD_REPEATS`` cold passes with the C kernel and as many with the Python code (``kernel = None``),
+    alternating.
 
     Each pass runs on a screener built afresh from the same snapshots, after clearing the name-analysis
-    caches (the state the first cold pass saw), so machine noise falls on both kinds alike: the medians and their ratio are measured side by side.
-    The first pass of ``throughput`` counts as the first C pass. Without the compiled build there are only
-    Python passes.
+    caches (the state the first cold pass saw), so machine noise falls on both kinds alike: the medians and
+    their ratio are measured side by side. The first pass of ``throughput`` counts as the first C pass.
+    Without the compiled build there are only Python passes.
     """
     import gc
 

@@ -19,8 +19,9 @@ state in ``__dict__`` (a compiled class has none); and package ``__init__`` modu
 from that library's place as if it were above the package, which breaks the package's imports).
 
 The build also makes the extensions in `C_EXTENSIONS`, written in C for this project where compiled Python
-calling numpy on small arrays was the bottleneck (the name index's score bounds, ``compliance/screening/_kernel.c``);
-the module using one falls back to its Python code where the extension is not built.
+calling numpy on small arrays was the bottleneck (the name index's kernel: score bounds and word similarities,
+``compliance/screening/_kernel.c``); the module using one falls back to its Python code where the extension is
+not built.
 
 A compiled module shadows its source: an edited source has no effect until the build is made again. Importing
 `compliance` warns when a module the build was made from changed after it (`stale`), and refuses to go on

@@ -1,5 +1,7 @@
 /*
- * The name index's score bounds (steps 2 and 3 of compliance/screening/index.py) in C.
+ * The name index's kernel in C: the score bounds (steps 2 and 3 of compliance/screening/index.py) and the
+ * similarities of a looked-up word to the list words its keys reach (step 1; `Kernel.similarities`: the
+ * scorer's `token_similarity`, to the bit, for ASCII words).
  *
  * `index.py` computes the same two bounds with numpy (a first bound over the generating rows' postings)
  * and in plain Python (each candidate's bound); per query that is some twenty numpy calls and a Python

@@ -40,6 +40,9 @@ A query is answered in three steps:
    ``s * (w_i + w_j)``, never more than the two best similarities. Only the candidates whose bound
    reaches the threshold go to the full scorer, best bound first.
 
+Where the compiled build is made, steps 2 and 3, and step 1's similarities of a looked-up word, run in the C
+kernel ``_kernel.c`` (``kernel``); the Python code here is the reference and the fallback.
+
 The full scorer is the same one brute force uses; the benchmark measures the index's recall against
 brute force. What the bound cannot see: a word more than two edits from every list word (unless the
 two share their first six letters) earns no credit, so such a pair is found only when the rest of the
