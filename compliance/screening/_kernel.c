@@ -707,6 +707,23 @@ first_bound(Kernel *self, const Row *rows, const Py_ssize_t *gen, Py_ssize_t n_g
     return n_cand;
 }
 
+/* The best similarity of any query row to one candidate token (the rows reaching it: the list from `first`),
+   raising each of those rows' best on the candidate as it goes. */
+static double
+best_reaching(int32_t first, const Reach *reach, double *row_best)
+{
+    double best = 0.0;
+    for (int32_t e = first; e >= 0; e = reach[e].next) {
+        if (reach[e].sim > row_best[reach[e].row]) {
+            row_best[reach[e].row] = reach[e].sim;
+        }
+        if (reach[e].sim > best) {
+            best = reach[e].sim;
+        }
+    }
+    return best;
+}
+
 /* Step 3: each candidate's score bound, as NameIndex._bound_small computes it. Returns the kept count. */
 static Py_ssize_t
 candidate_bound(Kernel *self, const Row *rows, Py_ssize_t n_rows, int32_t *head, Reach *reach,
@@ -738,28 +755,10 @@ candidate_bound(Kernel *self, const Row *rows, Py_ssize_t n_rows, int32_t *head,
             row_best[i] = 0.0;
         }
         for (int64_t j = a; j < b; j++) {
-            double be = 0.0;
-            for (int32_t e = head[self->form_tok[j]]; e >= 0; e = reach[e].next) {
-                if (reach[e].sim > row_best[reach[e].row]) {
-                    row_best[reach[e].row] = reach[e].sim;
-                }
-                if (reach[e].sim > be) {
-                    be = reach[e].sim;
-                }
-            }
-            best_e[j - a] = be;
+            best_e[j - a] = best_reaching(head[self->form_tok[j]], reach, row_best);
         }
         for (int64_t k = ma; k < mb; k++) {
-            double bm = 0.0;
-            for (int32_t e = head[self->form_mtok[k]]; e >= 0; e = reach[e].next) {
-                if (reach[e].sim > row_best[reach[e].row]) {
-                    row_best[reach[e].row] = reach[e].sim;
-                }
-                if (reach[e].sim > bm) {
-                    bm = reach[e].sim;
-                }
-            }
-            best_m[k - ma] = bm;
+            best_m[k - ma] = best_reaching(head[self->form_mtok[k]], reach, row_best);
         }
         /* an initial aligns at 0.6 with a word that starts with its letter (either side): a query initial's
            row with any such candidate word, any query word's row with such a one-letter candidate token */
