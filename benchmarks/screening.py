@@ -349,7 +349,11 @@ def _cold_passes(screener: Screener, queries: list[str], first: tuple[float, flo
         wall = sorted(w for w, _ in passes)[len(passes) // 2]
         cpu = sorted(c for _, c in passes)[len(passes) // 2]
         out[kind] = {
-            "bounds": "the C kernel, compliance/screening/_kernel.c" if kind == "c_bounds" else "the Python code (kernel = None): bounds and word similarities",
+            "bounds": (
+                "the C kernel, compliance/screening/_kernel.c"
+                if kind == "c_bounds"
+                else "the Python code (kernel = None): bounds and word similarities"
+            ),
             "passes": len(passes),
             "queries_per_second": [round(len(queries) / w, 1) for w, _ in passes],
             "median_queries_per_second": round(len(queries) / wall, 1),
