@@ -114,6 +114,24 @@ checked_array(PyObject *obj, int typenum, const char *what)
     return arr;
 }
 
+/* Two one-dimensional arrays of the given dtypes and of one length (a row's ids and sims, its postings and
+   values); -1 with an exception naming them otherwise. */
+static int
+checked_pair(PyObject *first, int first_type, const char *first_name, PyObject *second, int second_type,
+             const char *second_name, PyArrayObject **first_out, PyArrayObject **second_out)
+{
+    *first_out = checked_array(first, first_type, first_name);
+    *second_out = *first_out ? checked_array(second, second_type, second_name) : NULL;
+    if (*second_out == NULL) {
+        return -1;
+    }
+    if (PyArray_DIM(*first_out, 0) != PyArray_DIM(*second_out, 0)) {
+        PyErr_Format(PyExc_ValueError, "rows: %s and %s differ in length", first_name, second_name);
+        return -1;
+    }
+    return 0;
+}
+
 static void
 Kernel_dealloc(Kernel *self)
 {
@@ -497,7 +515,8 @@ fail:
     return NULL;
 }
 
-/* Read `rows`: a sequence of (ids int32, sims float32, weight, first, initial). */
+/* Read `rows`: a sequence of (ids int32, sims float32, weight, first, initial, postings int32 or None,
+   values complex64 or None). */
 static Row *
 read_rows(Kernel *self, PyObject *seq, Py_ssize_t *count, Py_ssize_t *entries)
 {
@@ -516,16 +535,12 @@ read_rows(Kernel *self, PyObject *seq, Py_ssize_t *count, Py_ssize_t *entries)
                             "rows: each row is (ids, sims, weight, first, initial, postings, values)");
             goto fail;
         }
-        PyArrayObject *ids = checked_array(PyTuple_GET_ITEM(t, 0), NPY_INT32, "row ids");
-        PyArrayObject *sims = ids ? checked_array(PyTuple_GET_ITEM(t, 1), NPY_FLOAT32, "row sims") : NULL;
-        if (sims == NULL) {
+        PyArrayObject *ids, *sims;
+        if (checked_pair(PyTuple_GET_ITEM(t, 0), NPY_INT32, "row ids", PyTuple_GET_ITEM(t, 1), NPY_FLOAT32,
+                         "row sims", &ids, &sims) < 0) {
             goto fail;
         }
         Py_ssize_t len = PyArray_DIM(ids, 0);
-        if (PyArray_DIM(sims, 0) != len) {
-            PyErr_SetString(PyExc_ValueError, "rows: ids and sims differ in length");
-            goto fail;
-        }
         const int32_t *id = (const int32_t *)PyArray_DATA(ids);
         for (Py_ssize_t k = 0; k < len; k++) {
             if (id[k] < 0 || id[k] >= self->n_tokens) {
@@ -541,16 +556,11 @@ read_rows(Kernel *self, PyObject *seq, Py_ssize_t *count, Py_ssize_t *entries)
         rows[i].n_postings = 0;
         PyObject *post_obj = PyTuple_GET_ITEM(t, 5), *vals_obj = PyTuple_GET_ITEM(t, 6);
         if (post_obj != Py_None || vals_obj != Py_None) {
-            PyArrayObject *post = checked_array(post_obj, NPY_INT32, "postings");
-            PyArrayObject *vals = post ? checked_array(vals_obj, NPY_COMPLEX64, "values") : NULL;
-            if (vals == NULL) {
+            PyArrayObject *post, *vals;
+            if (checked_pair(post_obj, NPY_INT32, "postings", vals_obj, NPY_COMPLEX64, "values", &post, &vals) < 0) {
                 goto fail;
             }
             Py_ssize_t n_post = PyArray_DIM(post, 0);
-            if (PyArray_DIM(vals, 0) != n_post) {
-                PyErr_SetString(PyExc_ValueError, "rows: postings and values differ in length");
-                goto fail;
-            }
             /* (its postings are checked if it generates candidates: read_gen) */
             rows[i].postings = (const int32_t *)PyArray_DATA(post);
             rows[i].values = (const float *)PyArray_DATA(vals);

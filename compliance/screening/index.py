@@ -374,34 +374,6 @@ class _Row:
         self.initial = initial
         self.for_kernel = (lookup.ids, lookup.sims, weight, first, initial, lookup.postings, lookup.values)
 
-    @property
-    def ids(self) -> IntArray:
-        return self.lookup.ids
-
-    @property
-    def sims(self) -> FloatArray:
-        return self.lookup.sims
-
-    @property
-    def sim_of(self) -> dict[int, float]:
-        return self.lookup.sim_of
-
-    @property
-    def postings(self) -> IntArray | None:
-        return self.lookup.postings
-
-    @property
-    def values(self) -> ComplexArray | None:
-        return self.lookup.values
-
-    @property
-    def unique(self) -> bool:
-        return self.lookup.unique
-
-    @property
-    def n_postings(self) -> int:
-        return self.lookup.n_postings
-
 
 @dataclass(frozen=True, slots=True)
 class _Postings:
@@ -648,20 +620,11 @@ class NameIndex:
         for the Python bounds, left to the C bounds (``kernel``) to read from the index where it runs."""
         if self.kernel is None:
             return self.expanded(sims)
-        n = len(sims)
-        if not n:
+        if not sims:
             return _EMPTY
-        keys = sorted(sims)
+        keys, ids, vals = _sorted_sims(sims)
         off = self._all_starts
-        return _Lookup(
-            np.array(keys, dtype=np.int32),
-            np.array([sims[k] for k in keys], dtype=np.float32),
-            sims,
-            None,
-            None,
-            False,
-            sum([off[k + 1] - off[k] for k in keys]),
-        )
+        return _Lookup(ids, vals, sims, None, None, False, sum([off[k + 1] - off[k] for k in keys]))
 
     def expanded(self, sims: dict[int, float]) -> _Lookup:
         """Postings of the tokens in ``sims``, each with its token's similarity and weighted credit.
@@ -669,15 +632,11 @@ class NameIndex:
         Not grouped by form: a form holding two of the tokens appears twice (rare; the first bound sums
         its entries, which stays an upper bound, and ``unique`` tells it whether it must).
         """
-        n = len(sims)
-        if not n:
+        if not sims:
             return _EMPTY
-        # token ids in ascending order
-        keys = sorted(sims)
-        ids = np.array(keys, dtype=np.int32)
-        vals = np.array([sims[k] for k in keys], dtype=np.float32)
+        keys, ids, vals = _sorted_sims(sims)
         off = self._all_starts
-        if n == 1:
+        if len(keys) == 1:
             a, b = off[keys[0]], off[keys[0] + 1]
             var = self.all_form[a:b]
             values = _sim_and_credit(len(var), vals[0], self.all_w[a:b] * float(vals[0]))
@@ -986,7 +945,7 @@ class NameIndex:
         wq = form.total_weight
         q_org = any(k in ("form", "generic") for k in form.kinds)
         # essential tokens: skip the most frequent while the skipped weight stays below the budget
-        sizes = [(r.n_postings + (1_000_000 if r.initial else 0)) if r.essential_ok else -1 for r in rows[:n]]
+        sizes = [(r.lookup.n_postings + (1_000_000 if r.initial else 0)) if r.essential_ok else -1 for r in rows[:n]]
         budget = required_fraction(threshold, q_org) * fraction * wq
         weights = form.weights
         order = sorted(range(n), key=lambda i: (sizes[i] >= 0, -sizes[i], weights[i], i))
@@ -1010,7 +969,7 @@ class NameIndex:
                 if i < n:
                     const_q += r.weight
                     const_e += r.weight * (1.0 if kinds[i] in ("form", "stop", "num") else 2.0)
-            elif r.n_postings:
+            elif r.lookup.n_postings:
                 gen_at.append(i)
         if not gen_at:
             return []
@@ -1088,9 +1047,10 @@ class NameIndex:
 
     def _materialised(self, r: _Row) -> _Postings:
         """A generating row's postings, materialised if the C bounds had left them to be read from the index."""
-        if r.postings is not None and r.values is not None:
-            return _Postings(r.postings, r.values, r.unique, r.weight)
-        lk = self.expanded(r.sim_of)
+        lk = r.lookup
+        if lk.postings is not None and lk.values is not None:
+            return _Postings(lk.postings, lk.values, lk.unique, r.weight)
+        lk = self.expanded(lk.sim_of)
         assert lk.postings is not None and lk.values is not None  # (expanded always materialises)
         return _Postings(lk.postings, lk.values, lk.unique, r.weight)
 
@@ -1122,7 +1082,7 @@ class NameIndex:
         row_w = [r.weight for r in rows]
         reaching: dict[int, list[tuple[int, float]]] = {}
         for i, r in enumerate(rows):
-            for t, sv in r.sim_of.items():
+            for t, sv in r.lookup.sim_of.items():
                 if sv > 0.0:
                     hits = reaching.get(t)
                     if hits is None:
@@ -1223,12 +1183,13 @@ class NameIndex:
         best_e = np.zeros(len(tok), dtype=np.float32)
         mq = np.zeros(n_cand, dtype=np.float64)
         for r in rows:
-            if len(r.ids):
-                dense[r.ids] = r.sims
+            ids = r.lookup.ids
+            if len(ids):
+                dense[ids] = r.lookup.sims
                 try:
                     sim = dense.take(tok)
                 finally:
-                    dense[r.ids] = 0.0
+                    dense[ids] = 0.0
             else:
                 sim = np.zeros(len(tok), dtype=np.float32)
             if r.first >= 0:
@@ -1261,6 +1222,12 @@ class NameIndex:
             "keys": len(self.keys) + len(self.merge_ids) + len(self.merge_del_hash),
             "postings": int(len(self.post_form) + len(self.mpost_form)),
         }
+
+
+def _sorted_sims(sims: dict[int, float]) -> tuple[list[int], IntArray, FloatArray]:
+    """The token ids of ``sims`` in ascending order, as a list and as an array, and their similarities."""
+    keys = sorted(sims)
+    return keys, np.array(keys, dtype=np.int32), np.array([sims[k] for k in keys], dtype=np.float32)
 
 
 def _sim_and_credit(n: int, sim: Any, credit: Any) -> ComplexArray:
